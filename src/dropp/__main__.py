@@ -1,0 +1,3 @@
+from dropp.cli import main
+
+main()

@@ -1,0 +1,40 @@
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from dropp.auth.service import TokenIssuer
+from dropp.auth.tokens import AccessTokenSigner
+from dropp.core.errors import NotAuthenticated
+
+# auto_error=False: a missing header is answered by our own 401 problem, not FastAPI's 403.
+bearer_scheme = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who the request acts for, as proven by its access token (no database read)."""
+
+    user_id: UUID
+
+
+def get_token_issuer(request: Request) -> TokenIssuer:
+    issuer: TokenIssuer = request.state.token_issuer
+    return issuer
+
+
+async def get_principal(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+) -> Principal:
+    # Only the bearer token identifies the caller: headers such as X-User-Id are never read.
+    if credentials is None:
+        raise NotAuthenticated("This route needs an `Authorization: Bearer <token>` header.")
+    signer: AccessTokenSigner = request.state.token_issuer.signer
+    return Principal(user_id=signer.verify(credentials.credentials))
+
+
+CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
+TokenIssuerDep = Annotated[TokenIssuer, Depends(get_token_issuer)]

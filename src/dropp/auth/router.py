@@ -1,0 +1,48 @@
+from fastapi import APIRouter, status
+
+from dropp.auth import service
+from dropp.auth.dependencies import CurrentPrincipal, TokenIssuerDep
+from dropp.auth.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    InvalidToken,
+)
+from dropp.auth.schemas import LoginRequest, RefreshRequest, TokenRead, UserCreate, UserRead
+from dropp.core.db import SessionDep
+from dropp.core.errors import NotAuthenticated, responses
+
+router = APIRouter(tags=["auth"])
+
+
+@router.post(
+    "/auth/register",
+    status_code=status.HTTP_201_CREATED,
+    responses=responses(EmailTaken),
+)
+async def register(body: UserCreate, session: SessionDep) -> UserRead:
+    """Create an account with an email and a password (at least 8 characters)."""
+    user = await service.register(session, body.email, body.password)
+    return UserRead.model_validate(user)
+
+
+@router.post("/auth/login", responses=responses(InvalidCredentials))
+async def login(body: LoginRequest, session: SessionDep, issuer: TokenIssuerDep) -> TokenRead:
+    """Trade an email and password for an access token and a refresh token."""
+    user = await service.authenticate(session, body.email, body.password)
+    return await issuer.issue(session, user.id)
+
+
+@router.post("/auth/refresh", responses=responses(InvalidRefreshToken))
+async def refresh(body: RefreshRequest, session: SessionDep, issuer: TokenIssuerDep) -> TokenRead:
+    """Trade a refresh token for a new pair; each refresh token works once."""
+    return await issuer.rotate(session, body.refresh_token)
+
+
+@router.get("/me", responses=responses(NotAuthenticated, InvalidToken))
+async def me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
+    """The signed-in account."""
+    user = await service.get_user(session, principal.user_id)
+    if user is None or not user.is_active:
+        raise InvalidToken("The account behind this token no longer exists.")
+    return UserRead.model_validate(user)

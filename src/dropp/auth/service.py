@@ -1,0 +1,106 @@
+"""Accounts, password sign-in and refresh-token rotation."""
+
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dropp.auth import passwords
+from dropp.auth.errors import (
+    EmailTaken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    RefreshTokenReused,
+)
+from dropp.auth.models import RefreshToken, User
+from dropp.auth.schemas import TokenRead
+from dropp.auth.tokens import AccessTokenSigner, new_refresh_token, refresh_token_digest
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+async def register(session: AsyncSession, email: str, password: str) -> User:
+    """Create a password account; the email must not belong to another one."""
+    password_hash = await passwords.hash_password(password)
+    user: User | None = await session.scalar(
+        insert(User)
+        .values(id=uuid4(), email=normalize_email(email), password_hash=password_hash)
+        .on_conflict_do_nothing(index_elements=[User.email])
+        .returning(User)
+    )
+    if user is None:
+        raise EmailTaken("An account with this email already exists.")
+    return user
+
+
+async def authenticate(session: AsyncSession, email: str, password: str) -> User:
+    """The active user with these credentials; one error for every failure."""
+    user = await session.scalar(select(User).where(User.email == normalize_email(email)))
+    valid = await passwords.verify_password(user.password_hash if user else None, password)
+    if user is None or not valid or not user.is_active:
+        raise InvalidCredentials("Email or password is incorrect.")
+    return user
+
+
+async def get_user(session: AsyncSession, user_id: UUID) -> User | None:
+    return await session.get(User, user_id)
+
+
+class TokenIssuer:
+    def __init__(self, signer: AccessTokenSigner, refresh_ttl_seconds: int) -> None:
+        self.signer = signer
+        self.refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
+
+    async def issue(
+        self, session: AsyncSession, user_id: UUID, family_id: UUID | None = None
+    ) -> TokenRead:
+        """An access token and a refresh token, the latter starting or continuing a family."""
+        now = datetime.now(UTC)
+        refresh_token = new_refresh_token()
+        session.add(
+            RefreshToken(
+                user_id=user_id,
+                family_id=family_id or uuid4(),
+                token_hash=refresh_token_digest(refresh_token),
+                expires_at=now + self.refresh_ttl,
+            )
+        )
+        await session.flush()
+        return TokenRead(
+            access_token=self.signer.issue(user_id, now),
+            expires_in=int(self.signer.ttl.total_seconds()),
+            refresh_token=refresh_token,
+        )
+
+    async def rotate(self, session: AsyncSession, refresh_token: str) -> TokenRead:
+        """Trade a refresh token for a new pair; presenting a used one revokes its whole family."""
+        now = datetime.now(UTC)
+        stored = await session.scalar(
+            select(RefreshToken)
+            .where(RefreshToken.token_hash == refresh_token_digest(refresh_token))
+            .with_for_update()
+        )
+        if stored is None or stored.revoked_at is not None or stored.expires_at <= now:
+            raise InvalidRefreshToken("The refresh token is invalid or has expired.")
+        if stored.used_at is not None:
+            await revoke_family(session, stored.family_id, now)
+            raise RefreshTokenReused(
+                "The refresh token was already used; every session of its family is now signed out."
+            )
+        user = await session.get(User, stored.user_id)
+        if user is None or not user.is_active:
+            raise InvalidRefreshToken("The refresh token is invalid or has expired.")
+        stored.used_at = now
+        return await self.issue(session, stored.user_id, stored.family_id)
+
+
+async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -> None:
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )

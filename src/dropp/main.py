@@ -1,0 +1,61 @@
+"""The ASGI application: `create_app(settings)` and its lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from dropp import __version__
+from dropp.auth.router import router as auth_router
+from dropp.auth.service import TokenIssuer
+from dropp.auth.tokens import AccessTokenSigner
+from dropp.core.config import Settings
+from dropp.core.db import create_engine, create_sessionmaker
+from dropp.core.errors import install_error_handlers
+from dropp.files.router import router as files_router
+from dropp.health.router import router as health_router
+from dropp.storage.s3 import Storage, open_storage
+from dropp.uploads.router import router as uploads_router
+
+
+class State(TypedDict):
+    settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession]
+    storage: Storage
+    token_issuer: TokenIssuer
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+    settings: Settings = app.state.settings
+    async with AsyncExitStack() as stack:
+        engine = create_engine(settings)
+        stack.push_async_callback(engine.dispose)
+        storage = await stack.enter_async_context(open_storage(settings))
+        assert settings.secret_key is not None
+        signer = AccessTokenSigner.from_secret(
+            settings.secret_key.get_secret_value(), settings.access_token_ttl_seconds
+        )
+        yield {
+            "settings": settings,
+            "sessionmaker": create_sessionmaker(engine),
+            "storage": storage,
+            "token_issuer": TokenIssuer(signer, settings.refresh_token_ttl_seconds),
+        }
+
+
+def create_app(settings: Settings) -> FastAPI:
+    settings.require_runnable()
+    app = FastAPI(
+        title="Dropp",
+        version=__version__,
+        summary="File hosting, sync and sharing for desktop clients.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in (health_router, auth_router, uploads_router, files_router):
+        app.include_router(router)
+    return app
