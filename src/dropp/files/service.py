@@ -29,6 +29,12 @@ from dropp.files.schemas import FilePage, FileRead, StatusFilter
 
 
 @dataclass(frozen=True, slots=True)
+class PendingRevision:
+    id: UUID
+    file_id: UUID
+
+
+@dataclass(frozen=True, slots=True)
 class NewRevision:
     storage_key: str
     declared_size: int | None
@@ -86,7 +92,7 @@ async def add_pending_revision(
     parent_id: UUID | None,
     name: str,
     revision: NewRevision,
-) -> FileRevision:
+) -> PendingRevision:
     """A pending revision of the file at (parent, name), creating the file if it is new."""
     # One round trip for the common case: create the node if absent, then add the revision to
     # whichever node now holds the name. The fallback below covers a concurrent creator.
@@ -141,9 +147,7 @@ async def add_pending_revision(
             )
         )
         await session.flush()
-    found = await session.get(FileRevision, revision_id)
-    assert found is not None
-    return found
+    return PendingRevision(id=revision_id, file_id=node_id)
 
 
 async def lock_revision(

@@ -71,7 +71,7 @@ async def start_upload(
         expires_in=settings.upload_post_ttl_seconds,
     )
     return UploadRead(
-        file_id=revision.node_id,
+        file_id=revision.file_id,
         upload_id=revision.id,
         content_type=content_type,
         upload=PresignedForm(url=form.url, fields=form.fields),
