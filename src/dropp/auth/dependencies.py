@@ -20,7 +20,7 @@ class Principal:
     user_id: UUID
 
 
-def get_token_issuer(request: Request) -> TokenIssuer:
+async def get_token_issuer(request: Request) -> TokenIssuer:
     issuer: TokenIssuer = request.state.token_issuer
     return issuer
 

@@ -3,8 +3,9 @@
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from uuid import UUID
 
 import jwt
@@ -14,21 +15,24 @@ from dropp.auth.errors import InvalidToken
 ISSUER = "dropp"
 AUDIENCE = "dropp-api"
 ALGORITHM = "HS256"
+VERIFIED_TOKENS_CACHED = 4096
 
 
-@dataclass(frozen=True, slots=True)
 class AccessTokenSigner:
     """Signs and verifies access tokens with a key derived from SECRET_KEY for this purpose only."""
 
-    key: bytes
-    key_id: str
-    ttl: timedelta
+    def __init__(self, key: bytes, ttl: timedelta) -> None:
+        self.key = key
+        self.key_id = hashlib.sha256(key).hexdigest()[:16]
+        self.ttl = ttl
+        # A client sends the same token for minutes: its signature is checked once per
+        # process, its expiry on every request.
+        self._verified = lru_cache(maxsize=VERIFIED_TOKENS_CACHED)(self._decode)
 
     @classmethod
     def from_secret(cls, secret_key: str, ttl_seconds: int) -> "AccessTokenSigner":
         key = hmac.new(secret_key.encode(), b"dropp access token v1", hashlib.sha256).digest()
-        key_id = hashlib.sha256(key).hexdigest()[:16]
-        return cls(key=key, key_id=key_id, ttl=timedelta(seconds=ttl_seconds))
+        return cls(key=key, ttl=timedelta(seconds=ttl_seconds))
 
     def issue(self, user_id: UUID, now: datetime | None = None) -> str:
         issued_at = now or datetime.now(UTC)
@@ -43,6 +47,12 @@ class AccessTokenSigner:
 
     def verify(self, token: str) -> UUID:
         """The user id the token was issued to; InvalidToken for anything else."""
+        user_id, expires_at = self._verified(token)
+        if expires_at <= time.time():
+            raise InvalidToken("The access token has expired.")
+        return user_id
+
+    def _decode(self, token: str) -> tuple[UUID, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -52,7 +62,7 @@ class AccessTokenSigner:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "iss", "aud"]},
             )
-            return UUID(claims["sub"])
+            return UUID(claims["sub"]), float(claims["exp"])
         except jwt.ExpiredSignatureError as error:
             raise InvalidToken("The access token has expired.") from error
         except (jwt.InvalidTokenError, ValueError) as error:

@@ -5,7 +5,7 @@ from fastapi import Depends, Request
 from dropp.core.config import Settings
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 

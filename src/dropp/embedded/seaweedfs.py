@@ -9,8 +9,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,6 +154,14 @@ def _stop(process: subprocess.Popen[bytes], volume_port: int) -> None:
         process.wait()
 
 
+def _remove_sockets(ports: Iterable[int]) -> None:
+    # weed opens Unix sockets named after its ports in the temp dir and leaves them behind
+    # when it is killed.
+    for port in ports:
+        for leftover in Path(tempfile.gettempdir()).glob(f"seaweedfs-*-{port}.sock"):
+            leftover.unlink(missing_ok=True)
+
+
 @contextmanager
 def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[RunningS3]:
     """Start SeaweedFS on 127.0.0.1 with S3 accepting only this key pair; stop it on exit."""
@@ -171,7 +180,9 @@ def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[
         "-ip=127.0.0.1",
         "-ip.bind=127.0.0.1",
         "-master.telemetry=false",
-        "-master.volumeSizeLimitMB=256",
+        # Volumes of 1 GiB, as many as the disk holds (weed's default caps the store at 8).
+        "-master.volumeSizeLimitMB=1024",
+        "-volume.max=0",
         # One master, no peers: without this a restart waits ~15 s for a raft election.
         "-master.electionTimeout=300ms",
         # A cluster drains traffic from a stopping volume server for 10 s; nothing does here.
@@ -192,6 +203,7 @@ def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[
             stderr=subprocess.STDOUT,
             preexec_fn=_die_with_parent if sys.platform == "linux" else None,
         )
+        stack.callback(_remove_sockets, ports.values())
         stack.callback(_stop, process, ports["volume.port"])
         master_url = f"http://127.0.0.1:{ports['master.port']}"
         _wait_until_serving(process, endpoint, master_url, volumes_on_disk, log)

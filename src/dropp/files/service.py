@@ -8,15 +8,14 @@ from uuid import UUID, uuid4
 from sqlalchemy import (
     ColumnElement,
     Select,
+    TextClause,
     and_,
     delete,
     func,
-    literal,
     select,
     text,
     true,
     tuple_,
-    union_all,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -86,6 +85,38 @@ async def ensure_folder(session: AsyncSession, owner_id: UUID, names: Sequence[s
     return parent_id
 
 
+def _pending_revision_sql(parent_matches: str) -> TextClause:
+    # One round trip for the hot path of every upload: create the file node unless the name is
+    # taken, then add the revision to whichever node holds the name. Written once as SQL, so no
+    # statement is built per request.
+    return text(
+        f"""
+        WITH inserted AS (
+            INSERT INTO node (id, owner_id, parent_id, kind, name)
+            VALUES (CAST(:node_id AS uuid), CAST(:owner_id AS uuid), CAST(:parent_id AS uuid),
+                    'file', :name)
+            ON CONFLICT DO NOTHING
+            RETURNING id, kind
+        ), target AS (
+            SELECT id, kind FROM inserted
+            UNION ALL
+            SELECT id, kind FROM node
+            WHERE owner_id = CAST(:owner_id AS uuid) AND {parent_matches} AND name = :name
+        )
+        INSERT INTO file_revision
+            (id, node_id, storage_key, declared_size, content_type, state, upload_expires_at)
+        SELECT CAST(:revision_id AS uuid), id, :storage_key, CAST(:declared_size AS bigint),
+               :content_type, 'pending', CAST(:upload_expires_at AS timestamptz)
+        FROM target WHERE kind = 'file' LIMIT 1
+        RETURNING node_id
+        """
+    )
+
+
+ADD_TOP_LEVEL_REVISION = _pending_revision_sql("parent_id IS NULL")
+ADD_CHILD_REVISION = _pending_revision_sql("parent_id = CAST(:parent_id AS uuid)")
+
+
 async def add_pending_revision(
     session: AsyncSession,
     owner_id: UUID,
@@ -94,40 +125,21 @@ async def add_pending_revision(
     revision: NewRevision,
 ) -> PendingRevision:
     """A pending revision of the file at (parent, name), creating the file if it is new."""
-    # One round trip for the common case: create the node if absent, then add the revision to
-    # whichever node now holds the name. The fallback below covers a concurrent creator.
-    inserted = (
-        insert(Node)
-        .values(id=uuid4(), owner_id=owner_id, parent_id=parent_id, kind=NodeKind.FILE, name=name)
-        .on_conflict_do_nothing()
-        .returning(Node.id, Node.kind)
-        .cte("inserted")
-    )
-    target = union_all(
-        select(inserted.c.id, inserted.c.kind),
-        select(Node.id, Node.kind).where(_sibling(owner_id, parent_id, name)),
-    ).cte("target")
     revision_id = uuid4()
-    values = select(
-        literal(revision_id),
-        target.c.id,
-        literal(revision.storage_key),
-        literal(revision.declared_size),
-        literal(revision.content_type),
-        literal(RevisionState.PENDING.value),
-        literal(revision.upload_expires_at),
-    ).where(target.c.kind == NodeKind.FILE.value)
-    columns = [
-        "id",
-        "node_id",
-        "storage_key",
-        "declared_size",
-        "content_type",
-        "state",
-        "upload_expires_at",
-    ]
-    node_id = await session.scalar(
-        insert(FileRevision).from_select(columns, values.limit(1)).returning(FileRevision.node_id)
+    statement = ADD_TOP_LEVEL_REVISION if parent_id is None else ADD_CHILD_REVISION
+    node_id: UUID | None = await session.scalar(
+        statement,
+        {
+            "node_id": uuid4(),
+            "owner_id": owner_id,
+            "parent_id": parent_id,
+            "name": name,
+            "revision_id": revision_id,
+            "storage_key": revision.storage_key,
+            "declared_size": revision.declared_size,
+            "content_type": revision.content_type,
+            "upload_expires_at": revision.upload_expires_at,
+        },
     )
     if node_id is None:
         # The name is a folder, or another transaction created the file after this statement's

@@ -5,7 +5,7 @@ from fastapi import Depends, Request
 from dropp.storage.s3 import Storage
 
 
-def get_storage(request: Request) -> Storage:
+async def get_storage(request: Request) -> Storage:
     storage: Storage = request.state.storage
     return storage
 
