@@ -74,36 +74,27 @@ async def assert_nothing_completed(
     assert listed.json()["files"] == []
 
 
-async def test_storage_refuses_more_bytes_than_declared(
-    client: httpx.AsyncClient, web: httpx.AsyncClient, storage: Storage, alice: Account
+@pytest.mark.parametrize(
+    ("data", "storage_code"),
+    [
+        pytest.param(b"x" * 11, "EntityTooLarge", id="more-bytes"),
+        pytest.param(b"x" * 9, "EntityTooSmall", id="fewer-bytes"),
+        pytest.param(b"", "EntityTooSmall", id="empty-body"),
+    ],
+)
+async def test_storage_refuses_a_size_other_than_declared(
+    client: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    storage: Storage,
+    alice: Account,
+    data: bytes,
+    storage_code: str,
 ) -> None:
     started = await start_upload(client, alice, "notes.txt", size=10)
 
-    posted = await post_form(web, started, b"x" * 11)
+    posted = await post_form(web, started, data)
 
-    assert_refused(posted, 400, "EntityTooLarge")
-    await assert_nothing_completed(client, storage, alice, started)
-
-
-async def test_storage_refuses_fewer_bytes_than_declared(
-    client: httpx.AsyncClient, web: httpx.AsyncClient, storage: Storage, alice: Account
-) -> None:
-    started = await start_upload(client, alice, "notes.txt", size=10)
-
-    posted = await post_form(web, started, b"x" * 9)
-
-    assert_refused(posted, 400, "EntityTooSmall")
-    await assert_nothing_completed(client, storage, alice, started)
-
-
-async def test_storage_refuses_an_empty_body_for_a_declared_size(
-    client: httpx.AsyncClient, web: httpx.AsyncClient, storage: Storage, alice: Account
-) -> None:
-    started = await start_upload(client, alice, "notes.txt", size=10)
-
-    posted = await post_form(web, started, b"")
-
-    assert_refused(posted, 400, "EntityTooSmall")
+    assert_refused(posted, 400, storage_code)
     await assert_nothing_completed(client, storage, alice, started)
 
 
