@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value() if self.secret_key else ""
         if key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_KEY_LENGTH:
             raise ConfigError(
-                "SECRET_KEY is missing, a placeholder, or shorter than "
+                "SECRET_KEY is missing, an example value, or shorter than "
                 f"{MIN_SECRET_KEY_LENGTH} characters. Generate one with: "
                 'python -c "import secrets; print(secrets.token_urlsafe(48))"'
             )
