@@ -50,7 +50,7 @@ async def list_files(
 @router.get("/files/{file_id}", responses=responses(FileNotFound))
 async def get_file(file: OwnedFile, session: SessionDep) -> FileRead:
     """A file's metadata."""
-    return await service.read_file(session, file)
+    return await service.read_file(session, file.id)
 
 
 @router.delete(

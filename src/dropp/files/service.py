@@ -324,9 +324,10 @@ async def _reads(
     ]
 
 
-async def read_file(session: AsyncSession, node: Node) -> FileRead:
+async def read_file(session: AsyncSession, file_id: UUID) -> FileRead:
+    """A file's metadata; the caller has already checked who owns it."""
     query, _ = _listing()
-    found, revision = (await session.execute(query.where(Node.id == node.id))).one()
+    found, revision = (await session.execute(query.where(Node.id == file_id))).one()
     return (await _reads(session, [(found, revision)]))[0]
 
 

@@ -100,7 +100,7 @@ async def complete_upload(
         )
     match revision.state:
         case RevisionState.COMPLETE:
-            return await _read(session, owner_id, file_id)
+            return await files_service.read_file(session, file_id)
         case RevisionState.FAILED:
             raise _size_mismatch(revision, revision.size)
         case RevisionState.EXPIRED:
@@ -134,7 +134,7 @@ async def complete_upload(
         version_id=found.version_id,
         content_type=found.content_type,
     )
-    return await _read(session, owner_id, file_id)
+    return await files_service.read_file(session, file_id)
 
 
 def _size_mismatch(revision: FileRevision, found_size: int | None) -> UploadSizeMismatch:
@@ -145,8 +145,3 @@ def _size_mismatch(revision: FileRevision, found_size: int | None) -> UploadSize
         declared_size=revision.declared_size,
         actual_size=found_size,
     )
-
-
-async def _read(session: AsyncSession, owner_id: UUID, file_id: UUID) -> FileRead:
-    node = await files_service.get_file(session, owner_id, file_id)
-    return await files_service.read_file(session, node)
