@@ -1,7 +1,28 @@
 """Every feature's tables on one metadata, for Alembic."""
 
-from dropp.auth.models import RefreshToken, User
+from dropp.auth.models import (
+    AuthorizationCode,
+    DeviceAuthorization,
+    EmailToken,
+    Identity,
+    RefreshToken,
+    SignIn,
+    User,
+    WebSession,
+)
 from dropp.core.db import Base
 from dropp.files.models import FileRevision, Node
 
-__all__ = ["Base", "FileRevision", "Node", "RefreshToken", "User"]
+__all__ = [
+    "AuthorizationCode",
+    "Base",
+    "DeviceAuthorization",
+    "EmailToken",
+    "FileRevision",
+    "Identity",
+    "Node",
+    "RefreshToken",
+    "SignIn",
+    "User",
+    "WebSession",
+]

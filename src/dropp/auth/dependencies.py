@@ -1,23 +1,18 @@
-from dataclasses import dataclass
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from dropp.auth.service import TokenIssuer
-from dropp.auth.tokens import AccessTokenSigner
+from dropp.auth.tokens import AccessClaims, AccessTokenSigner
 from dropp.core.errors import NotAuthenticated
 
 # auto_error=False: a missing header is answered by our own 401 problem, not FastAPI's 403.
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
 
 
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who the request acts for, as proven by its access token (no database read)."""
-
-    user_id: UUID
+# Who the request acts for, as proven by its access token (no database read).
+Principal = AccessClaims
 
 
 async def get_token_issuer(request: Request) -> TokenIssuer:
@@ -33,7 +28,7 @@ async def get_principal(
     if credentials is None:
         raise NotAuthenticated("This route needs an `Authorization: Bearer <token>` header.")
     signer: AccessTokenSigner = request.state.token_issuer.signer
-    return Principal(user_id=signer.verify(credentials.credentials))
+    return signer.verify(credentials.credentials)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]

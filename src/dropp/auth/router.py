@@ -10,6 +10,7 @@ from dropp.auth.errors import (
 )
 from dropp.auth.schemas import LoginRequest, RefreshRequest, TokenRead, UserCreate, UserRead
 from dropp.core.db import SessionDep
+from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 
 router = APIRouter(tags=["auth"])
@@ -20,17 +21,17 @@ router = APIRouter(tags=["auth"])
     status_code=status.HTTP_201_CREATED,
     responses=responses(EmailTaken),
 )
-async def register(body: UserCreate, session: SessionDep) -> UserRead:
+async def register(body: UserCreate, session: SessionDep, settings: SettingsDep) -> UserRead:
     """Create an account with an email and a password (at least 8 characters)."""
-    user = await service.register(session, body.email, body.password)
-    return UserRead.model_validate(user)
+    user = await service.register(session, body.email, body.password, settings.default_role)
+    return UserRead.of(user)
 
 
 @router.post("/auth/login", responses=responses(InvalidCredentials))
 async def login(body: LoginRequest, session: SessionDep, issuer: TokenIssuerDep) -> TokenRead:
     """Trade an email and password for an access token and a refresh token."""
     user = await service.authenticate(session, body.email, body.password)
-    return await issuer.issue(session, user.id)
+    return await issuer.issue(session, user)
 
 
 @router.post("/auth/refresh", responses=responses(InvalidRefreshToken))
@@ -45,4 +46,4 @@ async def me(principal: CurrentPrincipal, session: SessionDep) -> UserRead:
     user = await service.get_user(session, principal.user_id)
     if user is None or not user.is_active:
         raise InvalidToken("The account behind this token no longer exists.")
-    return UserRead.model_validate(user)
+    return UserRead.of(user)

@@ -2,7 +2,9 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, EmailStr, Field
+
+from dropp.auth.models import User
 
 
 class UserCreate(BaseModel):
@@ -28,8 +30,21 @@ class TokenRead(BaseModel):
 
 
 class UserRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: UUID
-    email: str
+    # None for an account from a provider whose address another account already holds.
+    email: str | None
+    email_verified: bool
+    role: str
+    is_active: bool
     created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> "UserRead":
+        return cls(
+            id=user.id,
+            email=user.email,
+            email_verified=user.email_verified_at is not None,
+            role=user.role,
+            is_active=user.is_active,
+            created_at=user.created_at,
+        )

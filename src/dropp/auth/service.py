@@ -23,12 +23,12 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-async def register(session: AsyncSession, email: str, password: str) -> User:
+async def register(session: AsyncSession, email: str, password: str, role: str) -> User:
     """Create a password account; the email must not belong to another one."""
     password_hash = await passwords.hash_password(password)
     user: User | None = await session.scalar(
         insert(User)
-        .values(id=uuid4(), email=normalize_email(email), password_hash=password_hash)
+        .values(id=uuid4(), email=normalize_email(email), password_hash=password_hash, role=role)
         .on_conflict_do_nothing(index_elements=[User.email])
         .returning(User)
     )
@@ -56,14 +56,14 @@ class TokenIssuer:
         self.refresh_ttl = timedelta(seconds=refresh_ttl_seconds)
 
     async def issue(
-        self, session: AsyncSession, user_id: UUID, family_id: UUID | None = None
+        self, session: AsyncSession, user: User, family_id: UUID | None = None
     ) -> TokenRead:
         """An access token and a refresh token, the latter starting or continuing a family."""
         now = datetime.now(UTC)
         refresh_token = new_refresh_token()
         session.add(
             RefreshToken(
-                user_id=user_id,
+                user_id=user.id,
                 family_id=family_id or uuid4(),
                 token_hash=refresh_token_digest(refresh_token),
                 expires_at=now + self.refresh_ttl,
@@ -71,7 +71,12 @@ class TokenIssuer:
         )
         await session.flush()
         return TokenRead(
-            access_token=self.signer.issue(user_id, now),
+            access_token=self.signer.issue(
+                user.id,
+                now,
+                role=user.role,
+                email_verified=user.email_verified_at is not None,
+            ),
             expires_in=int(self.signer.ttl.total_seconds()),
             refresh_token=refresh_token,
         )
@@ -95,7 +100,7 @@ class TokenIssuer:
         if user is None or not user.is_active:
             raise InvalidRefreshToken("The refresh token is invalid or has expired.")
         stored.used_at = now
-        return await self.issue(session, stored.user_id, stored.family_id)
+        return await self.issue(session, user, stored.family_id)
 
 
 async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -> None:

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from uuid import UUID
@@ -16,6 +17,17 @@ ISSUER = "dropp"
 AUDIENCE = "dropp-api"
 ALGORITHM = "HS256"
 VERIFIED_TOKENS_CACHED = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    """What an access token says of its holder. Role and verification are as they were when
+    the token was issued: a change reaches the holder at the next refresh, within one token
+    lifetime, and upload-init needs no database read to apply them."""
+
+    user_id: UUID
+    role: str
+    email_verified: bool
 
 
 class AccessTokenSigner:
@@ -34,7 +46,14 @@ class AccessTokenSigner:
         key = hmac.new(secret_key.encode(), b"dropp access token v1", hashlib.sha256).digest()
         return cls(key=key, ttl=timedelta(seconds=ttl_seconds))
 
-    def issue(self, user_id: UUID, now: datetime | None = None) -> str:
+    def issue(
+        self,
+        user_id: UUID,
+        now: datetime | None = None,
+        *,
+        role: str = "member",
+        email_verified: bool = False,
+    ) -> str:
         issued_at = now or datetime.now(UTC)
         claims = {
             "iss": ISSUER,
@@ -42,17 +61,19 @@ class AccessTokenSigner:
             "sub": str(user_id),
             "iat": issued_at,
             "exp": issued_at + self.ttl,
+            "role": role,
+            "email_verified": email_verified,
         }
         return jwt.encode(claims, self.key, algorithm=ALGORITHM, headers={"kid": self.key_id})
 
-    def verify(self, token: str) -> UUID:
-        """The user id the token was issued to; InvalidToken for anything else."""
-        user_id, expires_at = self._verified(token)
+    def verify(self, token: str) -> AccessClaims:
+        """What the token says of its holder; InvalidToken for anything else."""
+        claims, expires_at = self._verified(token)
         if expires_at <= time.time():
             raise InvalidToken("The access token has expired.")
-        return user_id
+        return claims
 
-    def _decode(self, token: str) -> tuple[UUID, float]:
+    def _decode(self, token: str) -> tuple[AccessClaims, float]:
         try:
             claims = jwt.decode(
                 token,
@@ -60,9 +81,14 @@ class AccessTokenSigner:
                 algorithms=[ALGORITHM],
                 audience=AUDIENCE,
                 issuer=ISSUER,
-                options={"require": ["exp", "iat", "sub", "iss", "aud"]},
+                options={"require": ["exp", "iat", "sub", "iss", "aud", "role"]},
             )
-            return UUID(claims["sub"]), float(claims["exp"])
+            holder = AccessClaims(
+                user_id=UUID(claims["sub"]),
+                role=str(claims["role"]),
+                email_verified=claims.get("email_verified") is True,
+            )
+            return holder, float(claims["exp"])
         except jwt.ExpiredSignatureError as error:
             raise InvalidToken("The access token has expired.") from error
         except (jwt.InvalidTokenError, ValueError) as error:

@@ -2,12 +2,15 @@
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from dropp.roles.policy import ADMIN, BUILT_IN_ROLES, MEMBER, ROLE_NAME_PATTERN, UploadPolicy
 
 GIB = 1024**3
+GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
 
 # Values that ship in examples; starting production with one of them is refused.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "dropp"})
@@ -47,6 +50,84 @@ class Settings(BaseSettings):
 
     access_token_ttl_seconds: int = Field(900, ge=60)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
+
+    # Where people and clients reach this API; links in emails and pages are built on it.
+    public_url: str = "http://127.0.0.1:8000"
+
+    # --- Sign-in with Google, or any OpenID Connect provider ---
+    google_client_id: str | None = None
+    google_client_secret: SecretStr | None = None
+    # Dropp's own callback as registered with the provider (default: PUBLIC_URL + path).
+    google_redirect_uri: str | None = None
+    oidc_discovery_url: str = GOOGLE_DISCOVERY_URL
+    # Where desktop clients may receive codes, comma-separated and matched exactly; a loopback
+    # entry (http://127.0.0.1/<path>) matches that path on any port, as RFC 8252 requires.
+    app_redirect_uri: Annotated[tuple[str, ...], NoDecode] = (
+        "dropp://auth/callback",
+        "http://127.0.0.1/callback",
+    )
+    authorization_code_ttl_seconds: int = Field(60, ge=5, le=60)
+    sign_in_ttl_seconds: int = Field(600, ge=60, le=3600)
+    web_session_ttl_seconds: int = Field(12 * 3600, ge=300)
+    device_code_ttl_seconds: int = Field(600, ge=60, le=3600)
+    device_poll_interval_seconds: int = Field(5, ge=1, le=60)
+
+    # --- Email: verification and password reset ---
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    # "starttls" upgrades a plain connection (port 587), "tls" starts encrypted (port 465).
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_from: str = "Dropp <no-reply@localhost>"
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    require_email_verification: bool = True
+    email_verification_ttl_seconds: int = Field(24 * 3600, ge=60)
+    password_reset_ttl_seconds: int = Field(3600, ge=60)
+
+    # --- Roles ---
+    # Upload policies by role, as JSON. `admin` may do anything; `member` (the role of new
+    # accounts) uploads anything unless given a policy here; other names define new roles.
+    roles: dict[str, UploadPolicy] = Field(default_factory=dict)
+    default_role: str = MEMBER
+
+    # --- Rate limits (the `limits` library) ---
+    rate_limit_storage_url: str = "memory://"
+    rate_limit_per_ip: str = "30/minute"
+    rate_limit_per_account: str = "10/minute"
+
+    @field_validator("app_redirect_uri", mode="before")
+    @classmethod
+    def _split_redirect_uris(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(uri.strip() for uri in value.split(",") if uri.strip())
+        return value
+
+    @field_validator("roles")
+    @classmethod
+    def _check_roles(cls, value: dict[str, UploadPolicy]) -> dict[str, UploadPolicy]:
+        for name in value:
+            if not re.fullmatch(ROLE_NAME_PATTERN, name):
+                raise ValueError(f"role name {name!r} must match {ROLE_NAME_PATTERN}")
+            if name == ADMIN:
+                raise ValueError("the admin role may do anything and takes no policy")
+        return value
+
+    @property
+    def role_names(self) -> tuple[str, ...]:
+        return (*BUILT_IN_ROLES, *(name for name in self.roles if name not in BUILT_IN_ROLES))
+
+    def upload_policy(self, role: str) -> UploadPolicy:
+        """The role's policy; a role no longer configured may not upload (fail closed)."""
+        if role == ADMIN:
+            return UploadPolicy()
+        if role in self.roles:
+            return self.roles[role]
+        return UploadPolicy() if role == MEMBER else UploadPolicy(can_upload=False)
+
+    @property
+    def oidc_redirect_uri(self) -> str:
+        return self.google_redirect_uri or f"{self.public_url.rstrip('/')}/auth/google/callback"
 
     @property
     def embedded(self) -> bool:
@@ -90,3 +171,9 @@ class Settings(BaseSettings):
             )
         if (self.aws_access_key_id is None) != (self.aws_secret_access_key is None):
             raise ConfigError("Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither.")
+        if (self.google_client_id is None) != (self.google_client_secret is None):
+            raise ConfigError("Set both GOOGLE_CLIENT_ID and GOOGLE_CLIENT_SECRET, or neither.")
+        if self.default_role not in self.role_names:
+            raise ConfigError(
+                f"DEFAULT_ROLE {self.default_role!r} is not one of {', '.join(self.role_names)}."
+            )
