@@ -23,7 +23,8 @@ COPY pyproject.toml README.md ./
 COPY alembic/ alembic/
 COPY src/ src/
 # The cache mount keeps downloaded wheels between builds without putting them in the image.
-RUN --mount=type=cache,target=/root/.cache/pip pip install .
+# The redis extra lets RATE_LIMIT_STORAGE_URL point at Redis when several replicas run.
+RUN --mount=type=cache,target=/root/.cache/pip pip install '.[redis]'
 
 
 FROM ${PYTHON_IMAGE}

@@ -21,6 +21,7 @@ import json
 import logging
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -49,6 +50,7 @@ from dropp.embedded.stack import prepare_bucket, run_embedded_stack
 HERE = Path(__file__).resolve().parent
 HOST = "127.0.0.1"
 MIB = 1024 * 1024
+VERIFY_LINK = re.compile(r"/auth/verify-email\?token=([\w-]+)")
 EMAIL = "bench@example.com"
 PASSWORD = "bench password 1234"
 START_TIMEOUT_SECONDS = 60
@@ -397,18 +399,36 @@ def expect_event(lines: Iterator[dict[str, Any]], event: str, log: Path) -> None
         raise RuntimeError(f"the load generator stopped before {event!r}:\n{log_tail(log)}")
 
 
+def logged_verification_token(dropp: Server) -> str:
+    """With no SMTP server, Dropp logs the verification link instead of mailing it."""
+    deadline = time.monotonic() + 10
+    while (found := VERIFY_LINK.search(dropp.log.read_text(errors="replace"))) is None:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"no verification link logged:\n{log_tail(dropp.log)}")
+        time.sleep(0.1)
+    return found.group(1)
+
+
+def post(api: httpx.Client, dropp: Server, path: str, expected: int, **body: Any) -> httpx.Response:
+    answer = api.post(path, **body)
+    if answer.status_code != expected:
+        raise RuntimeError(
+            f"POST {path} answered {answer.status_code}: {answer.text}\n"
+            f"API log:\n{log_tail(dropp.log)}"
+        )
+    return answer
+
+
 def login(dropp: Server) -> str:
+    """A verified account (uploads need one), signed in."""
     credentials = {"email": EMAIL, "password": PASSWORD}
     with httpx.Client(base_url=dropp.base_url, timeout=30) as api:
-        for path, expected in (("/auth/register", 201), ("/auth/login", 200)):
-            answer = api.post(path, json=credentials)
-            if answer.status_code != expected:
-                raise RuntimeError(
-                    f"POST {path} answered {answer.status_code}: {answer.text}\n"
-                    f"API log:\n{log_tail(dropp.log)}"
-                )
-    token: str = answer.json()["access_token"]
-    return token
+        post(api, dropp, "/auth/register", 201, json=credentials)
+        token = logged_verification_token(dropp)
+        post(api, dropp, "/auth/verify-email", 200, data={"token": token})
+        answer = post(api, dropp, "/auth/login", 200, json=credentials)
+    access_token: str = answer.json()["access_token"]
+    return access_token
 
 
 def upload_init_bench(

@@ -34,6 +34,10 @@ def isolated_settings(data_dir: Path, **overrides: Any) -> Settings:
         "aws_access_key_id": None,
         "aws_secret_access_key": None,
         "aws_s3_bucket": "dropp-test",
+        # Tests register many accounts from one address; tests/core/test_rate_limit.py sets
+        # small limits on an app of its own.
+        "rate_limit_per_ip": "100000/minute",
+        "rate_limit_per_account": "100000/minute",
         **overrides,
     }
     return Settings(_env_file=None, **values)
@@ -117,10 +121,12 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def alice(client: httpx.AsyncClient) -> Account:
-    return await register_account(client, "alice@example.com")
+async def alice(client: httpx.AsyncClient, engine: AsyncEngine) -> Account:
+    """A member with a verified email, signed in."""
+    return await register_account(client, "alice@example.com", engine=engine)
 
 
 @pytest.fixture
-async def bob(client: httpx.AsyncClient) -> Account:
-    return await register_account(client, "bob@example.com")
+async def bob(client: httpx.AsyncClient, engine: AsyncEngine) -> Account:
+    """A member with a verified email, signed in."""
+    return await register_account(client, "bob@example.com", engine=engine)

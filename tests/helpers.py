@@ -2,8 +2,11 @@
 
 from dataclasses import dataclass
 from typing import Any
+from uuid import UUID
 
 import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 PASSWORD = "correct horse battery"
 
@@ -21,14 +24,70 @@ class Account:
 
 
 async def register_account(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+    client: httpx.AsyncClient,
+    email: str,
+    password: str = PASSWORD,
+    *,
+    engine: AsyncEngine | None = None,
+    role: str | None = None,
 ) -> Account:
+    """Register through the API, then sign in. Given the database, the address is marked
+    verified (and the role set) before signing in, so the tokens carry those claims."""
     registered = await client.post("/auth/register", json={"email": email, "password": password})
     assert registered.status_code == 201, registered.text
+    user_id = registered.json()["id"]
+    if engine is not None:
+        await set_user(engine, user_id, verified=True, role=role)
+    else:
+        assert role is None, "setting a role needs the database"
     tokens = await client.post("/auth/login", json={"email": email, "password": password})
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
-    return Account(email, registered.json()["id"], body["access_token"], body["refresh_token"])
+    return Account(email, user_id, body["access_token"], body["refresh_token"])
+
+
+async def verified_account(
+    client: httpx.AsyncClient, engine: AsyncEngine, email: str, role: str | None = None
+) -> Account:
+    """A signed-in account with a verified email and, if given, this role."""
+    return await register_account(client, email, engine=engine, role=role)
+
+
+async def set_user(
+    engine: AsyncEngine, user_id: str, *, verified: bool = False, role: str | None = None
+) -> None:
+    """What only an operator or an email link could change, written straight to the database."""
+    async with engine.begin() as connection:
+        if verified:
+            await connection.execute(
+                text("UPDATE user_account SET email_verified_at = now() WHERE id = :id"),
+                {"id": UUID(user_id)},
+            )
+        if role is not None:
+            await connection.execute(
+                text("UPDATE user_account SET role = :role WHERE id = :id"),
+                {"id": UUID(user_id), "role": role},
+            )
+
+
+def assert_problem(response: httpx.Response, status: int, code: str) -> dict[str, Any]:
+    """An RFC 9457 problem with this status and stable code; returns its body."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = response.json()
+    assert (body["status"], body["code"]) == (status, code)
+    assert body["title"]
+    assert body["detail"]
+    return body
+
+
+async def owned_nodes(engine: AsyncEngine, user_id: str) -> int:
+    """Files and folders the account owns, straight from the database."""
+    async with engine.connect() as connection:
+        count = await connection.scalar(
+            text("SELECT count(*) FROM node WHERE owner_id = :owner"), {"owner": UUID(user_id)}
+        )
+    return int(count or 0)
 
 
 async def start_upload(

@@ -8,14 +8,20 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp import __version__
+from dropp.admin.router import router as admin_router
+from dropp.auth.email_router import router as email_router
 from dropp.auth.router import router as auth_router
 from dropp.auth.service import TokenIssuer
 from dropp.auth.tokens import AccessTokenSigner
 from dropp.core.config import Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.core.errors import install_error_handlers
+from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
 from dropp.files.router import router as files_router
 from dropp.health.router import router as health_router
+from dropp.mail.sender import Mailer, create_mailer
+from dropp.oauth.provider import OpenIDProvider
+from dropp.oauth.router import router as oauth_router
 from dropp.storage.s3 import Storage, open_storage
 from dropp.uploads.router import router as uploads_router
 
@@ -25,6 +31,9 @@ class State(TypedDict):
     sessionmaker: async_sessionmaker[AsyncSession]
     storage: Storage
     token_issuer: TokenIssuer
+    rate_limiter: RateLimiter
+    mailer: Mailer
+    oidc_provider: OpenIDProvider
 
 
 @asynccontextmanager
@@ -34,6 +43,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
         storage = await stack.enter_async_context(open_storage(settings))
+        rate_limiter = await stack.enter_async_context(open_rate_limiter(settings))
         assert settings.secret_key is not None
         signer = AccessTokenSigner.from_secret(
             settings.secret_key.get_secret_value(), settings.access_token_ttl_seconds
@@ -43,19 +53,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             "sessionmaker": create_sessionmaker(engine),
             "storage": storage,
             "token_issuer": TokenIssuer(signer, settings.refresh_token_ttl_seconds),
+            "rate_limiter": rate_limiter,
+            "mailer": create_mailer(settings),
+            "oidc_provider": OpenIDProvider(settings),
         }
 
 
 def create_app(settings: Settings) -> FastAPI:
     settings.require_runnable()
+    check_rate_limit_settings(settings)
     app = FastAPI(
         title="Dropp",
         version=__version__,
         summary="File hosting, sync and sharing for desktop clients.",
         lifespan=lifespan,
+        # "Authorize" in the docs UI runs the same authorization-code + PKCE sign-in as the
+        # desktop app; /docs/oauth2-redirect is on the redirect allowlist.
+        swagger_ui_init_oauth={"clientId": "dropp-docs", "usePkceWithAuthorizationCodeGrant": True},
     )
     app.state.settings = settings
     install_error_handlers(app)
-    for router in (health_router, auth_router, uploads_router, files_router):
+    for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)
+    app.include_router(admin_router)
+    app.include_router(oauth_router)
     return app

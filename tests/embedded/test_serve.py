@@ -1,6 +1,7 @@
 """`dropp serve` as a user runs it: a real process on its embedded stack."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ from tests.conftest import stack_dir
 from tests.helpers import PASSWORD
 
 START_TIMEOUT_SECONDS = 120
+VERIFY_LINK = re.compile(r"(?P<base>http://[0-9.:]+)/auth/verify-email\?token=(?P<token>[\w-]+)")
 CONFIG_VARIABLES = ("DATABASE_URL", "SECRET_KEY", "S3_", "AWS_", "DROPP_")
 
 
@@ -84,6 +86,17 @@ def servers() -> Iterator[tuple[Server, Server]]:
                 leftover.kill()
 
 
+def _verify_from_log(server: Server) -> None:
+    """With no SMTP server, `dropp serve` logs the verification link; follow it as a person."""
+    deadline = time.monotonic() + 10
+    while (found := VERIFY_LINK.search(server.log.read_text(errors="replace"))) is None:
+        assert time.monotonic() < deadline, f"no verification link logged:\n{server.log_tail()}"
+        time.sleep(0.1)
+    assert found["base"] == server.base_url
+    verified = httpx.post(f"{server.base_url}/auth/verify-email", data={"token": found["token"]})
+    assert verified.status_code == 200, verified.text
+
+
 def _sign_in(base_url: str, email: str) -> dict[str, str]:
     tokens = httpx.post(f"{base_url}/auth/login", json={"email": email, "password": PASSWORD})
     assert tokens.status_code == 200, tokens.text
@@ -119,6 +132,7 @@ def test_two_servers_run_side_by_side_stop_cleanly_and_keep_data(
         f"{first.base_url}/auth/register", json={"email": email, "password": PASSWORD}
     )
     assert registered.status_code == 201
+    _verify_from_log(first)
     file_id = _upload(first.base_url, _sign_in(first.base_url, email), b"survives restarts")
     assert first.stack_processes(), "the embedded stack should run in the data dir"
 

@@ -411,8 +411,20 @@ def unsigned_alg_none_token(settings: Settings, account: Account) -> dict[str, s
         "sub": account.user_id,
         "iat": now,
         "exp": now + timedelta(minutes=15),
+        "role": "admin",
+        "email_verified": True,
     }
     token = jwt.encode(claims, key="", algorithm="none")
+    return {"Authorization": f"Bearer {token}"}
+
+
+def token_for_another_audience(settings: Settings, account: Account) -> dict[str, str]:
+    assert settings.secret_key is not None
+    signer = AccessTokenSigner.from_secret(settings.secret_key.get_secret_value(), 900)
+    claims = jwt.decode(
+        signer.issue(UUID(account.user_id)), signer.key, algorithms=["HS256"], audience=AUDIENCE
+    )
+    token = jwt.encode({**claims, "aud": "another-api"}, signer.key, algorithm="HS256")
     return {"Authorization": f"Bearer {token}"}
 
 
@@ -441,6 +453,7 @@ def basic_auth(settings: Settings, account: Account) -> dict[str, str]:
         pytest.param(garbage_token, "invalid_token", id="garbage-token"),
         pytest.param(token_signed_with_another_key, "invalid_token", id="another-key"),
         pytest.param(unsigned_alg_none_token, "invalid_token", id="alg-none"),
+        pytest.param(token_for_another_audience, "invalid_token", id="wrong-audience"),
         pytest.param(expired_token, "invalid_token", id="expired"),
     ],
 )

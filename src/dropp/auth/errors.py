@@ -1,4 +1,4 @@
-from dropp.core.errors import Conflict, NotAuthenticated
+from dropp.core.errors import BadRequest, Conflict, NotAuthenticated, ServiceUnavailable
 
 
 class InvalidCredentials(NotAuthenticated):
@@ -20,3 +20,25 @@ class RefreshTokenReused(InvalidRefreshToken):
 
 class EmailTaken(Conflict):
     code = "email_taken"
+
+
+class InvalidEmailLink(BadRequest):
+    """An email link that is unknown, expired, already used, or for an address since changed."""
+
+    code = "invalid_email_link"
+
+
+class InvalidNewPassword(BadRequest):
+    code = "invalid_password"
+
+
+class EmailAlreadyVerified(Conflict):
+    code = "email_already_verified"
+
+
+class NoEmailAddress(Conflict):
+    code = "no_email_address"
+
+
+class EmailNotSent(ServiceUnavailable):
+    code = "email_not_sent"

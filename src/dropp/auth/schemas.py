@@ -48,3 +48,12 @@ class UserRead(BaseModel):
             is_active=user.is_active,
             created_at=user.created_at,
         )
+
+
+class PasswordResetRequest(BaseModel):
+    # Not validated as an address: a malformed email simply matches no account.
+    email: str = Field(min_length=1, max_length=320)
+
+
+class LinkSent(BaseModel):
+    detail: str

@@ -14,7 +14,7 @@ from dropp.auth.errors import (
     InvalidRefreshToken,
     RefreshTokenReused,
 )
-from dropp.auth.models import RefreshToken, User
+from dropp.auth.models import RefreshToken, User, WebSession
 from dropp.auth.schemas import TokenRead
 from dropp.auth.tokens import AccessTokenSigner, new_refresh_token, refresh_token_digest
 
@@ -59,18 +59,26 @@ class TokenIssuer:
         self, session: AsyncSession, user: User, family_id: UUID | None = None
     ) -> TokenRead:
         """An access token and a refresh token, the latter starting or continuing a family."""
+        tokens, _ = await self.issue_with_family(session, user, family_id)
+        return tokens
+
+    async def issue_with_family(
+        self, session: AsyncSession, user: User, family_id: UUID | None = None
+    ) -> tuple[TokenRead, UUID]:
+        """`issue`, also telling which refresh-token family the tokens belong to."""
         now = datetime.now(UTC)
+        family_id = family_id or uuid4()
         refresh_token = new_refresh_token()
         session.add(
             RefreshToken(
                 user_id=user.id,
-                family_id=family_id or uuid4(),
+                family_id=family_id,
                 token_hash=refresh_token_digest(refresh_token),
                 expires_at=now + self.refresh_ttl,
             )
         )
         await session.flush()
-        return TokenRead(
+        tokens = TokenRead(
             access_token=self.signer.issue(
                 user.id,
                 now,
@@ -80,6 +88,7 @@ class TokenIssuer:
             expires_in=int(self.signer.ttl.total_seconds()),
             refresh_token=refresh_token,
         )
+        return tokens, family_id
 
     async def rotate(self, session: AsyncSession, refresh_token: str) -> TokenRead:
         """Trade a refresh token for a new pair; presenting a used one revokes its whole family."""
@@ -107,5 +116,32 @@ async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+
+
+async def revoke_token_family(session: AsyncSession, token_hash: bytes) -> None:
+    """Revoke the family of the refresh token with this digest, if there is one."""
+    family_id = await session.scalar(
+        select(RefreshToken.family_id).where(RefreshToken.token_hash == token_hash)
+    )
+    if family_id is not None:
+        await revoke_family(session, family_id, datetime.now(UTC))
+
+
+async def sign_out_everywhere(session: AsyncSession, user_id: UUID) -> None:
+    """Revoke every refresh token and web session of the account.
+
+    Access tokens already issued stay valid until they expire (ACCESS_TOKEN_TTL_SECONDS).
+    """
+    now = datetime.now(UTC)
+    await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    await session.execute(
+        update(WebSession)
+        .where(WebSession.user_id == user_id, WebSession.revoked_at.is_(None))
         .values(revoked_at=now)
     )

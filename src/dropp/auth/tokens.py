@@ -95,9 +95,15 @@ class AccessTokenSigner:
             raise InvalidToken("The access token is invalid.") from error
 
 
-def new_refresh_token() -> str:
+def new_secret() -> str:
+    """256 random bits, URL-safe: refresh tokens, authorization codes, cookies, email links."""
     return secrets.token_urlsafe(32)
 
 
-def refresh_token_digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
+def secret_digest(secret: str) -> bytes:
+    """What is stored of a secret: its SHA-256 (the secret has 256 bits, so no salt is needed)."""
+    return hashlib.sha256(secret.encode()).digest()
+
+
+new_refresh_token = new_secret
+refresh_token_digest = secret_digest

@@ -1,6 +1,7 @@
 """Domain errors and the single problem+json renderer for every error the API returns."""
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -20,15 +21,20 @@ class DroppError(Exception):
 
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal_error"
+    # Headers every response of this error class carries; an instance adds its own through
+    # `headers=` (a Retry-After computed for this request).
     headers: ClassVar[dict[str, str]] = {}
     # An error that records an outcome (a token family revoked, an upload failed) keeps the
     # request's changes: the session commits instead of rolling back.
     persists_changes: ClassVar[bool] = False
 
-    def __init__(self, detail: str, **extra: Any) -> None:
+    def __init__(
+        self, detail: str, *, headers: Mapping[str, str] | None = None, **extra: Any
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.extra = extra
+        self.response_headers = {**self.headers, **(headers or {})}
 
 
 class BadRequest(DroppError):
@@ -86,7 +92,11 @@ def problem_response(
 
 def error_response(error: DroppError) -> JSONResponse:
     return problem_response(
-        error.status, error.code, error.detail, headers=error.headers or None, **error.extra
+        error.status,
+        error.code,
+        error.detail,
+        headers=error.response_headers or None,
+        **error.extra,
     )
 
 

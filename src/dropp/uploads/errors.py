@@ -1,8 +1,20 @@
-from dropp.core.errors import Conflict, NotFound, PayloadTooLarge, ServiceUnavailable
+from dropp.core.errors import (
+    Conflict,
+    DroppError,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+)
 
 
 class FileTooLarge(PayloadTooLarge):
+    """Over `max_bytes`: the server's limit, or the role's where that is lower."""
+
     code = "file_too_large"
+
+
+class EmailNotVerified(DroppError):
+    status, code = 403, "email_not_verified"
 
 
 class UploadNotFound(NotFound):

@@ -10,9 +10,11 @@ from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 from dropp.files.errors import NameTaken, NotAFolder
 from dropp.files.schemas import FileRead
+from dropp.roles.errors import FileTypeNotAllowed, UploadNotAllowed
 from dropp.storage.dependencies import StorageDep
 from dropp.uploads import service
 from dropp.uploads.errors import (
+    EmailNotVerified,
     FileTooLarge,
     StorageVersioningDisabled,
     UploadAmbiguous,
@@ -31,7 +33,9 @@ router = APIRouter(
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(FileTooLarge, NameTaken, NotAFolder),
+    responses=responses(
+        EmailNotVerified, UploadNotAllowed, FileTypeNotAllowed, FileTooLarge, NameTaken, NotAFolder
+    ),
 )
 async def start_upload(
     body: UploadCreate,
@@ -40,8 +44,12 @@ async def start_upload(
     storage: StorageDep,
     settings: SettingsDep,
 ) -> UploadRead:
-    """Start an upload: POST the file to `upload.url` with `upload.fields`, then complete it."""
-    return await service.start_upload(session, storage, settings, principal.user_id, body)
+    """Start an upload: POST the file to `upload.url` with `upload.fields`, then complete it.
+
+    Needs a verified email (unless REQUIRE_EMAIL_VERIFICATION is off) and a role whose upload
+    policy admits the file's name, type and size.
+    """
+    return await service.start_upload(session, storage, settings, principal, body)
 
 
 @router.post(

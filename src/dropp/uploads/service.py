@@ -7,13 +7,16 @@ from uuid import UUID, uuid4
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropp.auth.tokens import AccessClaims
 from dropp.core.config import Settings
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, RevisionState
 from dropp.files.names import split_folder_path
 from dropp.files.schemas import FileRead
+from dropp.roles import service as roles_service
 from dropp.storage.s3 import Storage
 from dropp.uploads.errors import (
+    EmailNotVerified,
     FileTooLarge,
     StorageVersioningDisabled,
     UploadAmbiguous,
@@ -37,16 +40,42 @@ def guess_content_type(filename: str) -> str:
     return guessed or DEFAULT_CONTENT_TYPE
 
 
+def check_may_upload(
+    settings: Settings, principal: AccessClaims, body: UploadCreate, content_type: str
+) -> int:
+    """Apply the caller's verification and role policy; returns the largest size allowed.
+
+    Decided from the access token's claims alone, so upload-init reads nothing more.
+    """
+    if settings.require_email_verification and not principal.email_verified:
+        raise EmailNotVerified(
+            "Verify your email address before uploading: open the link in the verification "
+            "email Dropp sent you (you can ask for a new one), then refresh your tokens with "
+            "POST /auth/refresh so your access token carries the verified address."
+        )
+    policy = settings.upload_policy(principal.role)
+    roles_service.check_upload(policy, filename=body.filename, content_type=content_type)
+    max_bytes = roles_service.size_limit(policy, settings.max_upload_bytes)
+    if body.size is not None and body.size > max_bytes:
+        raise FileTooLarge(
+            f"The file is {body.size} bytes; the limit for your account is {max_bytes}.",
+            max_bytes=max_bytes,
+        )
+    return max_bytes
+
+
 async def start_upload(
-    session: AsyncSession, storage: Storage, settings: Settings, owner_id: UUID, body: UploadCreate
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    principal: AccessClaims,
+    body: UploadCreate,
 ) -> UploadRead:
     """Record a pending revision and sign the form that lets the client POST its bytes."""
-    if body.size is not None and body.size > settings.max_upload_bytes:
-        raise FileTooLarge(
-            f"The file is {body.size} bytes; the limit is {settings.max_upload_bytes}.",
-            max_bytes=settings.max_upload_bytes,
-        )
+    # The policy judges the type the form will be signed with, not merely the name.
     content_type = body.content_type or guess_content_type(body.filename)
+    max_bytes = check_may_upload(settings, principal, body, content_type)
+    owner_id = principal.user_id
     folder_names = split_folder_path(body.folder or "")
     parent_id = await files_service.ensure_folder(session, owner_id, folder_names)
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.upload_post_ttl_seconds)
@@ -66,7 +95,7 @@ async def start_upload(
     form = await storage.presign_post(
         key,
         min_size=body.size if body.size is not None else 0,
-        max_size=body.size if body.size is not None else settings.max_upload_bytes,
+        max_size=body.size if body.size is not None else max_bytes,
         content_type=content_type,
         expires_in=settings.upload_post_ttl_seconds,
     )

@@ -1,0 +1,227 @@
+"""Single-use links sent by email: proving an address, and resetting a forgotten password."""
+
+import hashlib
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
+from uuid import UUID
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dropp.auth import passwords
+from dropp.auth import service as auth_service
+from dropp.auth.errors import (
+    EmailAlreadyVerified,
+    InvalidEmailLink,
+    InvalidNewPassword,
+    InvalidToken,
+    NoEmailAddress,
+)
+from dropp.auth.models import EmailToken, EmailTokenPurpose, User
+from dropp.core.config import Settings
+from dropp.mail.sender import Mail, Mailer, MailNotSent
+
+logger = logging.getLogger(__name__)
+
+# 256 bits from the OS's generator, 43 URL-safe characters.
+TOKEN_BYTES = 32
+# Anything longer was not issued here; it is refused before it is hashed.
+MAX_TOKEN_LENGTH = 128
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
+VERIFY_PATH = "/auth/verify-email"
+RESET_PATH = "/auth/password-reset/confirm"
+
+INVALID_LINK = "This link is invalid, has expired, or was already used."
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _link(settings: Settings, path: str, token: str) -> str:
+    return f"{settings.public_url.rstrip('/')}{path}?{urlencode({'token': token})}"
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        hours = seconds // 3600
+        return f"{hours} hour{'s' if hours != 1 else ''}"
+    minutes = max(1, seconds // 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
+
+
+async def _issue(
+    session: AsyncSession, user_id: UUID, email: str, purpose: EmailTokenPurpose, ttl: int
+) -> str:
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    session.add(
+        EmailToken(
+            token_hash=_digest(token),
+            user_id=user_id,
+            purpose=purpose,
+            email=email,
+            expires_at=datetime.now(UTC) + timedelta(seconds=ttl),
+        )
+    )
+    await session.flush()
+    return token
+
+
+async def _redeemable(
+    session: AsyncSession, token: str, purpose: EmailTokenPurpose, *, lock: bool
+) -> tuple[EmailToken, User]:
+    """The link and its account, if the link may still be used; InvalidEmailLink otherwise.
+
+    With `lock`, both rows stay locked until the transaction ends, so a link clicked twice at
+    once is used once.
+    """
+    if not token or len(token) > MAX_TOKEN_LENGTH:
+        raise InvalidEmailLink(INVALID_LINK)
+    query = select(EmailToken).where(
+        EmailToken.token_hash == _digest(token), EmailToken.purpose == purpose
+    )
+    link = await session.scalar(query.with_for_update() if lock else query)
+    if link is None or link.used_at is not None or link.expires_at <= datetime.now(UTC):
+        raise InvalidEmailLink(INVALID_LINK)
+    user = await session.get(User, link.user_id, with_for_update=lock)
+    if user is None or not user.is_active:
+        raise InvalidEmailLink(INVALID_LINK)
+    # The link proves control of the address it was sent to, and of no other.
+    if user.email != link.email:
+        raise InvalidEmailLink(
+            "This link was sent to an address the account no longer uses. Ask for a new one."
+        )
+    return link, user
+
+
+async def deliver(mailer: Mailer, mail: Mail) -> bool:
+    """Send `mail`; a failure is logged, not raised, and the person can ask again."""
+    try:
+        await mailer.send(mail)
+    except MailNotSent as error:
+        logger.error("could not send %r: %s", mail.subject, error)
+        return False
+    return True
+
+
+# --- Verifying an address ---
+
+
+async def issue_verification(
+    session: AsyncSession, user_id: UUID, email: str, settings: Settings
+) -> Mail:
+    """A new verification link for `email`, stored; the mail that carries it, to send."""
+    ttl = settings.email_verification_ttl_seconds
+    token = await _issue(session, user_id, email, EmailTokenPurpose.VERIFY_EMAIL, ttl)
+    link = _link(settings, VERIFY_PATH, token)
+    text = (
+        "Hello,\n\n"
+        "Someone, hopefully you, created a Dropp account with this address. To confirm that "
+        f"the address is yours, open this link within {_duration(ttl)}:\n\n"
+        f"{link}\n\n"
+        "If you did not create an account, ignore this message.\n"
+    )
+    return Mail(to=email, subject="Confirm your email address for Dropp", text=text, link=link)
+
+
+async def resend_verification(session: AsyncSession, user_id: UUID, settings: Settings) -> Mail:
+    """A new verification link for the account's current address, unless already verified."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active:
+        raise InvalidToken("The account behind this token no longer exists.")
+    if user.email_verified_at is not None:
+        raise EmailAlreadyVerified("This account's email address is already verified.")
+    if user.email is None:
+        raise NoEmailAddress("This account has no email address to verify.")
+    return await issue_verification(session, user.id, user.email, settings)
+
+
+async def check_verification(session: AsyncSession, token: str) -> str:
+    """The address a verification link would verify; nothing is changed."""
+    link, _ = await _redeemable(session, token, EmailTokenPurpose.VERIFY_EMAIL, lock=False)
+    return link.email
+
+
+async def verify_email(session: AsyncSession, token: str) -> User:
+    """Mark the account's address verified and the link used."""
+    link, user = await _redeemable(session, token, EmailTokenPurpose.VERIFY_EMAIL, lock=True)
+    now = datetime.now(UTC)
+    link.used_at = now
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    await session.flush()
+    return user
+
+
+# --- Resetting a password ---
+
+
+async def issue_password_reset(
+    session: AsyncSession, email: str, settings: Settings
+) -> Mail | None:
+    """A reset link for the account using `email`, if there is one that may reset; else None.
+
+    An account that only signs in through a provider and never proved its address gets none:
+    a reset would give it a first password on the strength of an address nobody verified.
+    """
+    user = await session.scalar(
+        select(User).where(User.email == auth_service.normalize_email(email))
+    )
+    if (
+        user is None
+        or user.email is None
+        or not user.is_active
+        or (user.password_hash is None and user.email_verified_at is None)
+    ):
+        return None
+    ttl = settings.password_reset_ttl_seconds
+    token = await _issue(session, user.id, user.email, EmailTokenPurpose.RESET_PASSWORD, ttl)
+    link = _link(settings, RESET_PATH, token)
+    text = (
+        "Hello,\n\n"
+        "Someone asked to reset the password of the Dropp account that uses this address. "
+        f"To choose a new password, open this link within {_duration(ttl)}:\n\n"
+        f"{link}\n\n"
+        "Changing the password signs the account out everywhere. If you did not ask for this, "
+        "ignore this message: your password stays as it is.\n"
+    )
+    return Mail(to=user.email, subject="Reset your Dropp password", text=text, link=link)
+
+
+async def check_password_reset(session: AsyncSession, token: str) -> str:
+    """The address of the account a reset link is for; nothing is changed."""
+    link, _ = await _redeemable(session, token, EmailTokenPurpose.RESET_PASSWORD, lock=False)
+    return link.email
+
+
+async def reset_password(session: AsyncSession, token: str, password: str) -> User:
+    """Set a new password, use up every reset link of the account and sign it out everywhere.
+
+    Following the link proves control of the mailbox, so an unverified address becomes verified.
+    """
+    _, user = await _redeemable(session, token, EmailTokenPurpose.RESET_PASSWORD, lock=True)
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidNewPassword(
+            f"The password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+        )
+    now = datetime.now(UTC)
+    user.password_hash = await passwords.hash_password(password)
+    if user.email_verified_at is None:
+        user.email_verified_at = now
+    await session.execute(
+        update(EmailToken)
+        .where(
+            EmailToken.user_id == user.id,
+            EmailToken.purpose == EmailTokenPurpose.RESET_PASSWORD,
+            EmailToken.used_at.is_(None),
+        )
+        .values(used_at=now)
+    )
+    # Whoever knew the old password may hold sessions; they all end here.
+    await auth_service.sign_out_everywhere(session, user.id)
+    await session.flush()
+    return user

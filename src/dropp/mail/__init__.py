@@ -1,0 +1,1 @@
+"""Outgoing email: SMTP when SMTP_HOST is set, otherwise the server log (development)."""
