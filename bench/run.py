@@ -31,7 +31,9 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
@@ -62,6 +64,8 @@ INIT_TARGET_RPS = 1000
 INIT_TARGET_P99_MS = 50
 INIT_TARGET_RATIO = 0.9
 TRANSFER_TARGET_RATIO = 0.95
+# Dropp signs part URLs in batches, as a client would.
+PART_URLS_PER_CALL = 100
 RSS_TARGET_MIB = 5
 
 
@@ -599,6 +603,18 @@ def direct_put(web: httpx.Client, s3: Any, bucket: str, key: str, path: Path, si
     return time.perf_counter() - started
 
 
+def storage_client(settings: Settings) -> Any:
+    assert settings.aws_secret_access_key is not None
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        aws_access_key_id=settings.aws_access_key_id,
+        aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
+        region_name=settings.aws_region,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
 def transfer_bench(
     settings: Settings, dropp: Server, token: str, args: argparse.Namespace, workdir: Path
 ) -> str:
@@ -611,14 +627,7 @@ def transfer_bench(
     progress(f"transfer: writing {args.size_mib} MiB of random bytes")
     write_random_file(path, size)
     assert settings.aws_secret_access_key is not None
-    s3 = boto3.session.Session().client(
-        "s3",
-        endpoint_url=settings.s3_endpoint_url,
-        aws_access_key_id=settings.aws_access_key_id,
-        aws_secret_access_key=settings.aws_secret_access_key.get_secret_value(),
-        region_name=settings.aws_region,
-        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
-    )
+    s3 = storage_client(settings)
     api_process = psutil.Process(dropp.process.pid)
     presigned: list[PresignedTiming] = []
     direct: list[float] = []
@@ -696,6 +705,169 @@ def transfer_bench(
     return transfer + "\n\n" + rss
 
 
+# --- multipart ------------------------------------------------------------------------------
+
+
+@dataclass
+class PartUrl:
+    number: int
+    url: str
+    headers: dict[str, str]
+
+
+def put_parts(
+    web: httpx.Client, path: Path, size: int, part_size: int, urls: Sequence[PartUrl], workers: int
+) -> dict[int, str]:
+    """PUT every part from the file, `workers` at a time; each part's ETag by number."""
+
+    def put(part: PartUrl) -> tuple[int, str]:
+        offset = (part.number - 1) * part_size
+        length = min(part_size, size - offset)
+        with path.open("rb") as source:
+            body = os.pread(source.fileno(), length, offset)
+        answer = web.put(part.url, content=body, headers=part.headers)
+        if answer.status_code != 200:
+            raise RuntimeError(f"storage answered part {part.number} with {answer.status_code}")
+        return part.number, answer.headers["etag"]
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return dict(pool.map(put, urls))
+
+
+def dropp_multipart(
+    web: httpx.Client, api: httpx.Client, token: str, path: Path, size: int, workers: int
+) -> tuple[float, int]:
+    """The whole flow: init, part URLs, parallel PUTs, complete. Seconds and the part size."""
+    headers = {"Authorization": f"Bearer {token}"}
+    began = time.perf_counter()
+    started = api.post(
+        "/upload/", json={"filename": f"{uuid.uuid4().hex}.bin", "size": size}, headers=headers
+    )
+    if started.status_code != 201:
+        raise RuntimeError(f"POST /upload/ answered {started.status_code}: {started.text}")
+    upload = started.json()
+    file_id, part_size = upload["file_id"], upload["upload"]["part_size"]
+    numbers = list(range(1, upload["upload"]["part_count"] + 1))
+    urls: list[PartUrl] = []
+    for first in range(0, len(numbers), PART_URLS_PER_CALL):
+        signed = api.post(
+            f"/upload/{file_id}/parts",
+            json={"part_numbers": numbers[first : first + PART_URLS_PER_CALL]},
+            headers=headers,
+        )
+        if signed.status_code != 200:
+            raise RuntimeError(f"POST parts answered {signed.status_code}: {signed.text}")
+        urls += [PartUrl(p["part_number"], p["url"], p["headers"]) for p in signed.json()["parts"]]
+    put_parts(web, path, size, part_size, urls, workers)
+    completed = api.post(f"/upload/{file_id}/complete", headers=headers)
+    if completed.status_code != 200:
+        raise RuntimeError(f"complete answered {completed.status_code}: {completed.text}")
+    return time.perf_counter() - began, part_size
+
+
+def direct_multipart(
+    web: httpx.Client,
+    s3: Any,
+    bucket: str,
+    key: str,
+    path: Path,
+    size: int,
+    part_size: int,
+    workers: int,
+) -> float:
+    """The same parts straight to storage: create, presigned part PUTs, complete."""
+    began = time.perf_counter()
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    count = -(-size // part_size)
+    urls = [
+        PartUrl(
+            number,
+            s3.generate_presigned_url(
+                "upload_part",
+                Params={"Bucket": bucket, "Key": key, "UploadId": upload_id, "PartNumber": number},
+                ExpiresIn=3600,
+            ),
+            {},
+        )
+        for number in range(1, count + 1)
+    ]
+    etags = put_parts(web, path, size, part_size, urls, workers)
+    s3.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": etags[n]} for n in sorted(etags)]},
+    )
+    return time.perf_counter() - began
+
+
+def multipart_bench(
+    settings: Settings, dropp: Server, token: str, args: argparse.Namespace, workdir: Path
+) -> str:
+    size = args.multipart_mib * MIB
+    path = workdir / "multipart.bin"
+    progress(f"multipart: writing {args.multipart_mib} MiB of random bytes")
+    write_random_file(path, size)
+    s3 = storage_client(settings)
+    api_process = psutil.Process(dropp.process.pid)
+    flow: list[float] = []
+    direct: list[float] = []
+    timeout = httpx.Timeout(300, connect=10)
+    limits = httpx.Limits(max_connections=args.parallel_parts)
+    with (
+        httpx.Client(timeout=timeout, limits=limits) as web,
+        httpx.Client(base_url=dropp.base_url, timeout=timeout) as api,
+    ):
+        rss_before = api_process.memory_info().rss
+        with RssWatch(api_process) as watch:
+            for run in range(1, args.repeats + 1):
+                progress(f"multipart: Dropp's flow, run {run}/{args.repeats}")
+                seconds, part_size = dropp_multipart(
+                    web, api, token, path, size, args.parallel_parts
+                )
+                flow.append(seconds)
+                progress(f"multipart: direct to storage, run {run}/{args.repeats}")
+                direct.append(
+                    direct_multipart(
+                        web,
+                        s3,
+                        settings.aws_s3_bucket,
+                        f"direct-mp/{run}",
+                        path,
+                        size,
+                        part_size,
+                        args.parallel_parts,
+                    )
+                )
+        rss_after = api_process.memory_info().rss
+    path.unlink()
+
+    def row(label: str, seconds: Sequence[float]) -> list[str]:
+        median = statistics.median(seconds)
+        return [
+            label,
+            *(f"{s:.3f}" for s in seconds),
+            f"{median:.3f}",
+            f"{size / MIB / median:,.0f}",
+        ]
+
+    ratio = statistics.median(direct) / statistics.median(flow)
+    result = table(
+        f"4. Multipart: {args.multipart_mib} MiB in {part_size // MIB} MiB parts, "
+        f"{args.parallel_parts} in parallel, median of {args.repeats}",
+        ["flow", *(f"run {i} s" for i in range(1, args.repeats + 1)), "median s", "MiB/s"],
+        [row("Dropp: init, part URLs, PUTs, complete", flow), row("direct multipart", direct)],
+    )
+    growth = watch.peak - rss_before
+    return result + (
+        f"\nDropp flow / direct multipart throughput: {ratio:.2f}x "
+        f"(target >= {TRANSFER_TARGET_RATIO}x: {verdict(ratio >= TRANSFER_TARGET_RATIO)})"
+        f"\nAPI RSS: {rss_before / MIB:.1f} MiB before, "
+        f"{signed_mib(rss_after - rss_before)} after, peak {signed_mib(growth)} "
+        f"(target < {RSS_TARGET_MIB} MiB: {verdict(growth < RSS_TARGET_MIB * MIB)})"
+    )
+
+
 # --- main -----------------------------------------------------------------------------------
 
 
@@ -712,8 +884,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=3,
         help="transfer runs per flow (each keeps two copies of the file on disk)",
     )
+    parser.add_argument("--multipart-mib", type=int, default=1024, help="multipart file size")
+    parser.add_argument(
+        "--parallel-parts", type=int, default=8, help="multipart parts in flight at once"
+    )
     parser.add_argument("--skip-init", action="store_true", help="skip the upload-init part")
     parser.add_argument("--skip-transfer", action="store_true", help="skip transfer and RSS")
+    parser.add_argument("--skip-multipart", action="store_true", help="skip the multipart part")
     return parser.parse_args(argv)
 
 
@@ -773,6 +950,8 @@ def run(args: argparse.Namespace) -> None:
             print("\n" + upload_init_bench(dropp, bare, token, args, workdir), flush=True)
         if not args.skip_transfer:
             print("\n" + transfer_bench(settings, dropp, token, args, workdir), flush=True)
+        if not args.skip_multipart:
+            print("\n" + multipart_bench(settings, dropp, token, args, workdir), flush=True)
         progress("stopping")
 
 

@@ -38,6 +38,8 @@ def isolated_settings(data_dir: Path, **overrides: Any) -> Settings:
         # small limits on an app of its own.
         "rate_limit_per_ip": "100000/minute",
         "rate_limit_per_account": "100000/minute",
+        # Tests move timestamps into the past; only tests/sweeper sweeps, when it says so.
+        "sweep_interval_seconds": 0,
         **overrides,
     }
     return Settings(_env_file=None, **values)

@@ -150,3 +150,47 @@ async def download_bytes(
     signed = await client.get(f"/download/{file_id}", headers=account.headers)
     assert signed.status_code == 200, signed.text
     return await web.get(signed.json()["url"])
+
+
+# --- multipart uploads and SHA-256 (what a desktop client computes on its side) -----------
+
+MIB = 1024**2
+# What `part_size_for` gives every file up to 78 GiB.
+PART_SIZE = 8 * MIB
+
+
+def sha256_hex(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def split_parts(data: bytes, part_size: int = PART_SIZE) -> list[bytes]:
+    return [data[start : start + part_size] for start in range(0, len(data), part_size)] or [b""]
+
+
+def parts_hash_hex(data: bytes, part_size: int = PART_SIZE) -> str:
+    """The multipart content hash: SHA-256 over each part's SHA-256, in order."""
+    import hashlib
+
+    digests = b"".join(hashlib.sha256(part).digest() for part in split_parts(data, part_size))
+    return hashlib.sha256(digests).hexdigest()
+
+
+async def part_urls(
+    client: httpx.AsyncClient,
+    account: Account,
+    file_id: str,
+    part_numbers: list[int],
+    **body: Any,
+) -> httpx.Response:
+    return await client.post(
+        f"/upload/{file_id}/parts",
+        json={"part_numbers": part_numbers, **body},
+        headers=account.headers,
+    )
+
+
+async def put_part(web: httpx.AsyncClient, part: dict[str, Any], data: bytes) -> httpx.Response:
+    """PUT one part to its presigned URL with exactly the headers Dropp gave for it."""
+    return await web.put(part["url"], content=data, headers=part["headers"])

@@ -1,4 +1,4 @@
-"""The `dropp` command: serve, migrate, init-storage, users."""
+"""The `dropp` command: serve, migrate, init-storage, sweep, users."""
 
 import argparse
 import asyncio
@@ -22,6 +22,7 @@ from dropp.core.config import ConfigError, Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.embedded.stack import prepare_bucket, run_embedded_stack
 from dropp.main import create_app
+from dropp.sweeper.runner import sweep_once
 
 logger = logging.getLogger("dropp")
 
@@ -149,6 +150,23 @@ def create_admin(settings: Settings, email: str, password_from_stdin: bool) -> N
     sys.stdout.write(_describe(grant) + "\n")
 
 
+def sweep(settings: Settings) -> None:
+    """Sweep once, as every API process does every SWEEP_INTERVAL_SECONDS, and say what
+    was done."""
+    if settings.embedded:
+        with run_embedded_stack(settings) as embedded:
+            migrations.upgrade(embedded)
+            if settings.embedded_storage:
+                prepare_bucket(embedded)
+            summary = asyncio.run(sweep_once(embedded))
+    else:
+        settings.require_database()
+        summary = asyncio.run(sweep_once(settings))
+    sys.stdout.write(f"Sweep done: {summary.describe()}.\n")
+    if summary.errors:
+        raise CommandError(f"{summary.errors} sweep task(s) failed; see the log above.")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="dropp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -161,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     migrate_parser.add_argument("--revision", default="head")
     commands.add_parser(
         "init-storage", help="create AWS_S3_BUCKET with versioning and CORS (idempotent)"
+    )
+    commands.add_parser(
+        "sweep",
+        help="clean up once: expired uploads and files, stale multipart uploads, "
+        "unreferenced objects, old sign-in rows",
     )
     users_parser = commands.add_parser("users", help="manage accounts")
     users_commands = users_parser.add_subparsers(dest="users_command", required=True)
@@ -189,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             migrations.upgrade(settings, args.revision)
         elif args.command == "init-storage":
             prepare_bucket(settings)
+        elif args.command == "sweep":
+            sweep(settings)
         elif args.command == "users" and args.users_command == "create-admin":
             create_admin(settings, args.email, args.password_stdin)
     except (ConfigError, CommandError) as error:

@@ -19,10 +19,13 @@ from dropp.core.errors import install_error_handlers
 from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
 from dropp.files.router import router as files_router
 from dropp.health.router import router as health_router
+from dropp.idempotency.dependencies import IdempotentReplay, replay_response
 from dropp.mail.sender import Mailer, create_mailer
 from dropp.oauth.provider import OpenIDProvider
 from dropp.oauth.router import router as oauth_router
+from dropp.quotas.router import router as quotas_router
 from dropp.storage.s3 import Storage, open_storage
+from dropp.sweeper.runner import background_sweeper
 from dropp.uploads.router import router as uploads_router
 
 
@@ -48,9 +51,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         signer = AccessTokenSigner.from_secret(
             settings.secret_key.get_secret_value(), settings.access_token_ttl_seconds
         )
+        sessionmaker = create_sessionmaker(engine)
+        # Stopped first on shutdown, while the database and storage are still open.
+        await stack.enter_async_context(background_sweeper(sessionmaker, storage, settings))
         yield {
             "settings": settings,
-            "sessionmaker": create_sessionmaker(engine),
+            "sessionmaker": sessionmaker,
             "storage": storage,
             "token_issuer": TokenIssuer(signer, settings.refresh_token_ttl_seconds),
             "rate_limiter": rate_limiter,
@@ -73,8 +79,10 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_exception_handler(IdempotentReplay, replay_response)
     for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)
+    app.include_router(quotas_router)
     app.include_router(admin_router)
     app.include_router(oauth_router)
     return app

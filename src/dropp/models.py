@@ -11,7 +11,8 @@ from dropp.auth.models import (
     WebSession,
 )
 from dropp.core.db import Base
-from dropp.files.models import FileRevision, Node
+from dropp.files.models import FileRevision, Node, UploadPart
+from dropp.idempotency.models import IdempotencyKey
 
 __all__ = [
     "AuthorizationCode",
@@ -19,10 +20,12 @@ __all__ = [
     "DeviceAuthorization",
     "EmailToken",
     "FileRevision",
+    "IdempotencyKey",
     "Identity",
     "Node",
     "RefreshToken",
     "SignIn",
+    "UploadPart",
     "User",
     "WebSession",
 ]

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from dropp.core.config import ConfigError, Settings
@@ -66,3 +68,15 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
 
     assert settings.secret_key is None
     assert settings.embedded
+
+
+def test_every_setting_is_documented() -> None:
+    root = Path(__file__).resolve().parents[2]
+    example = (root / ".env.example").read_text()
+    readme = (root / "README.md").read_text()
+    names = [
+        "DROPP_DATA_DIR" if name == "data_dir" else name.upper() for name in Settings.model_fields
+    ]
+
+    assert [name for name in names if f"{name}=" not in example] == []
+    assert [name for name in names if f"`{name}`" not in readme and f"`{name} " not in readme] == []

@@ -206,9 +206,9 @@ async def test_size_over_the_configured_limit_is_413_and_the_limit_itself_is_acc
 
 
 @pytest.mark.parametrize(
-    "size", [pytest.param(6 * GIB, id="6-gib"), pytest.param(10**30, id="1e30")]
+    "size", [pytest.param(6 * 1024 * GIB, id="6-tib"), pytest.param(10**30, id="1e30")]
 )
-async def test_size_over_the_default_5_gib_limit_is_413(
+async def test_size_over_the_default_5_tib_limit_is_413(
     client: httpx.AsyncClient, engine: AsyncEngine, alice: Account, size: int
 ) -> None:
     response = await post_upload(client, alice, {"filename": "huge.iso", "size": size})

@@ -270,3 +270,16 @@ async def test_a_completed_file_is_unaffected_by_a_refused_post(
     assert completed.status_code == 409, completed.text
     assert completed.json()["code"] == "upload_incomplete"
     assert (await download_bytes(client, web, alice, done["file_id"])).content == data
+
+
+async def test_a_sizeless_form_never_allows_more_than_one_post_carries(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    # MAX_UPLOAD_BYTES allows 5 TiB through multipart; a single POST stops at S3's 5 GiB.
+    started = await start_upload(client, alice, "unknown-size.bin")
+
+    policy = json.loads(base64.b64decode(started["upload"]["fields"]["policy"]))
+    ranges = [
+        c for c in policy["conditions"] if isinstance(c, list) and c[0] == "content-length-range"
+    ]
+    assert ranges == [["content-length-range", 0, 5 * 1024**3]]

@@ -2,6 +2,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from dropp.auth.schemas import UserRead
 
+# The largest value the bigint column holds.
+MAX_QUOTA_BYTES = 2**63 - 1
+
 
 class UserUpdate(BaseModel):
     """What an admin may change of an account; an absent field is left as it is."""
@@ -11,6 +14,14 @@ class UserUpdate(BaseModel):
     role: str | None = Field(None, min_length=1, max_length=63, description="One of ROLES.")
     is_active: bool | None = Field(
         None, description="false signs the account out everywhere and refuses its sign-ins."
+    )
+    # Absent leaves the quota as it is; null returns the account to DEFAULT_QUOTA_BYTES.
+    quota_bytes: int | None = Field(
+        None,
+        ge=0,
+        le=MAX_QUOTA_BYTES,
+        strict=True,
+        description="Storage quota in bytes; null: DEFAULT_QUOTA_BYTES applies.",
     )
 
 

@@ -88,6 +88,8 @@ async def update_user(
             )
     user.role = role
     user.is_active = is_active
+    if "quota_bytes" in changes.model_fields_set:
+        user.quota_bytes = changes.quota_bytes
     if changes.is_active is False:
         await sign_out_everywhere(session, user.id)
     await session.flush()

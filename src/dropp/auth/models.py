@@ -2,7 +2,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
+from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dropp.core.db import Base, created_at_column
@@ -23,6 +23,12 @@ class User(Base):
     # None for accounts that only sign in through a provider.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(63), default="member", server_default="member")
+    # Storage quota: None means DEFAULT_QUOTA_BYTES applies.
+    quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # Running totals kept in step with revisions, so a quota check is one atomic UPDATE:
+    # bytes of complete revisions, and bytes reserved by pending uploads.
+    used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = created_at_column()
 

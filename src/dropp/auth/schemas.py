@@ -37,6 +37,8 @@ class UserRead(BaseModel):
     role: str
     is_active: bool
     created_at: datetime
+    # The account's own storage quota; None: DEFAULT_QUOTA_BYTES applies.
+    quota_bytes: int | None = None
 
     @classmethod
     def of(cls, user: User) -> "UserRead":
@@ -47,6 +49,7 @@ class UserRead(BaseModel):
             role=user.role,
             is_active=user.is_active,
             created_at=user.created_at,
+            quota_bytes=user.quota_bytes,
         )
 
 

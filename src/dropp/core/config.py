@@ -9,7 +9,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dropp.roles.policy import ADMIN, BUILT_IN_ROLES, MEMBER, ROLE_NAME_PATTERN, UploadPolicy
 
+MIB = 1024**2
 GIB = 1024**3
+TIB = 1024**4
 GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configuration"
 
 # Values that ship in examples; starting production with one of them is refused.
@@ -45,8 +47,22 @@ class Settings(BaseSettings):
 
     presign_ttl_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
     upload_post_ttl_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
-    # A single S3 POST is capped at 5 GiB by S3 itself.
-    max_upload_bytes: int = Field(5 * GIB, ge=0, le=5 * GIB)
+    # Multipart uploads reach S3's limit of 5 TiB per object; a single POST stops at 5 GiB.
+    max_upload_bytes: int = Field(5 * TIB, ge=0, le=5 * TIB)
+    # Files above this size (or any, on request) upload in parts; at most 5 GiB, S3's single
+    # POST limit.
+    multipart_threshold_bytes: int = Field(64 * MIB, ge=5 * MIB, le=5 * GIB)
+
+    # Storage per account, counting every kept revision and pending reservations. None: no
+    # quota. An admin can set another for one account.
+    default_quota_bytes: int | None = Field(None, ge=0)
+
+    # The sweeper (in every API process, and `dropp sweep`): how often it runs (0: never in
+    # the API), and how long past its window an upload or an unreferenced object is left alone.
+    sweep_interval_seconds: int = Field(300, ge=0)
+    sweep_grace_seconds: int = Field(3600, ge=0)
+    # Files are removed this many days after upload, unless the upload asks for less. None: kept.
+    file_expiry_days: int | None = Field(None, ge=1)
 
     access_token_ttl_seconds: int = Field(900, ge=60)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)

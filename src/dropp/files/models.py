@@ -66,6 +66,8 @@ class Node(Base):
     )
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
+    # When the sweeper removes the file (FILE_EXPIRY_DAYS, or `expires_in` at upload).
+    expires_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class FileRevision(Base):
@@ -74,6 +76,12 @@ class FileRevision(Base):
     __tablename__ = "file_revision"
     __table_args__ = (
         Index("ix_file_revision_node_created", "node_id", "created_at"),
+        # The sweeper's scan: pending uploads by the end of their window.
+        Index(
+            "ix_file_revision_pending_expiry",
+            "upload_expires_at",
+            postgresql_where="state = 'pending'",
+        ),
         CheckConstraint("state IN ('pending', 'complete', 'failed', 'expired')", name="state"),
     )
 
@@ -83,7 +91,14 @@ class FileRevision(Base):
     declared_size: Mapped[int | None] = mapped_column(BigInteger)
     size: Mapped[int | None] = mapped_column(BigInteger)
     content_type: Mapped[str] = mapped_column(Text)
+    # What the client declared and storage verified: the file's SHA-256 for a single upload,
+    # the hash of its parts' SHA-256s for a multipart one (see `content_hash`).
     sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # Multipart uploads only: storage's upload id, and the part size the client must use.
+    multipart_upload_id: Mapped[str | None] = mapped_column(Text)
+    part_size: Mapped[int | None] = mapped_column(BigInteger)
+    # What this upload holds of its owner's quota while pending (the most it may store).
+    reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     etag: Mapped[str | None] = mapped_column(Text)
     # The storage version pinned at completion: later writes to the key never reach downloads.
     version_id: Mapped[str | None] = mapped_column(Text)
@@ -91,3 +106,16 @@ class FileRevision(Base):
     created_at: Mapped[datetime] = created_at_column()
     upload_expires_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
+
+
+class UploadPart(Base):
+    """A part of a multipart upload whose SHA-256 the client declared: its URL is signed for
+    that checksum, so storage refuses other bytes, and complete checks it again."""
+
+    __tablename__ = "upload_part"
+
+    revision_id: Mapped[UUID] = mapped_column(
+        ForeignKey("file_revision.id", ondelete="CASCADE"), primary_key=True
+    )
+    part_number: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[bytes] = mapped_column(LargeBinary(32))

@@ -16,6 +16,7 @@ from sqlalchemy import (
     text,
     true,
     tuple_,
+    update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,8 +24,9 @@ from sqlalchemy.orm import aliased
 
 from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NameTaken, NotAFolder
-from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
+from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, UploadPart
 from dropp.files.schemas import FilePage, FileRead, StatusFilter
+from dropp.quotas import service as quotas_service
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +220,8 @@ async def complete_revision(
     node.current_revision_id = revision.id
     node.updated_at = now
     await session.flush()
+    # Quota: the upload's reservation gives way to the bytes storage actually holds.
+    await quotas_service.settle_revision(session, revision, kept=size)
 
 
 async def fail_revision(session: AsyncSession, revision: FileRevision, found_size: int) -> None:
@@ -226,12 +230,87 @@ async def fail_revision(session: AsyncSession, revision: FileRevision, found_siz
     revision.size = found_size
     revision.completed_at = datetime.now(UTC)
     await session.flush()
+    await quotas_service.settle_revision(session, revision)
 
 
 async def expire_revision(session: AsyncSession, revision: FileRevision) -> None:
     revision.state = RevisionState.EXPIRED
     revision.completed_at = datetime.now(UTC)
     await session.flush()
+    await quotas_service.settle_revision(session, revision)
+
+
+async def set_upload_details(
+    session: AsyncSession,
+    revision_id: UUID,
+    *,
+    sha256: bytes | None,
+    multipart_upload_id: str | None,
+    part_size: int | None,
+) -> None:
+    """What an upload declared beyond its size: its hash, and for multipart its storage id."""
+    await session.execute(
+        update(FileRevision)
+        .where(FileRevision.id == revision_id)
+        .values(sha256=sha256, multipart_upload_id=multipart_upload_id, part_size=part_size)
+        .execution_options(synchronize_session=False)
+    )
+
+
+async def current_revision_at(
+    session: AsyncSession, owner_id: UUID, parent_id: UUID | None, name: str
+) -> FileRevision | None:
+    """The complete revision the file at (parent, name) serves, if there is such a file."""
+    return await session.scalar(
+        select(FileRevision)
+        .join(Node, Node.current_revision_id == FileRevision.id)
+        .where(_sibling(owner_id, parent_id, name), Node.kind == NodeKind.FILE)
+    )
+
+
+async def discard_revision(session: AsyncSession, revision: FileRevision) -> bool:
+    """Delete a revision that never became the file's (cancelled, or a duplicate upload);
+    returns whether the file has other revisions left."""
+    await quotas_service.settle_revision(session, revision)
+    await session.execute(
+        delete(FileRevision)
+        .where(FileRevision.id == revision.id)
+        .execution_options(synchronize_session=False)
+    )
+    remaining = await session.scalar(
+        select(func.count()).where(FileRevision.node_id == revision.node_id)
+    )
+    return bool(remaining)
+
+
+async def record_part_hashes(
+    session: AsyncSession, revision_id: UUID, hashes: dict[int, bytes]
+) -> dict[int, bytes]:
+    """Record the parts' SHA-256s where none is recorded yet; returns every recorded one of
+    these parts, so the caller can refuse a part whose hash would change."""
+    if hashes:
+        await session.execute(
+            insert(UploadPart)
+            .values(
+                [
+                    {"revision_id": revision_id, "part_number": n, "sha256": digest}
+                    for n, digest in hashes.items()
+                ]
+            )
+            .on_conflict_do_nothing()
+        )
+    return await part_hashes(session, revision_id, numbers=list(hashes))
+
+
+async def part_hashes(
+    session: AsyncSession, revision_id: UUID, *, numbers: list[int] | None = None
+) -> dict[int, bytes]:
+    query = select(UploadPart.part_number, UploadPart.sha256).where(
+        UploadPart.revision_id == revision_id
+    )
+    if numbers is not None:
+        query = query.where(UploadPart.part_number.in_(numbers))
+    return {row.part_number: row.sha256 for row in await session.execute(query)}
 
 
 async def get_file(session: AsyncSession, owner_id: UUID, file_id: UUID) -> Node:
@@ -246,6 +325,11 @@ async def get_file(session: AsyncSession, owner_id: UUID, file_id: UUID) -> Node
     return node
 
 
+async def set_expiry(session: AsyncSession, file_id: UUID, expires_at: datetime) -> None:
+    """When the sweeper removes the file; each upload sets it anew."""
+    await session.execute(update(Node).where(Node.id == file_id).values(expires_at=expires_at))
+
+
 async def get_current_revision(session: AsyncSession, node: Node) -> FileRevision | None:
     if node.current_revision_id is None:
         return None
@@ -254,12 +338,30 @@ async def get_current_revision(session: AsyncSession, node: Node) -> FileRevisio
 
 async def delete_file(session: AsyncSession, node: Node) -> list[str]:
     """Delete the file and its revisions; returns the storage keys to delete once committed."""
-    keys = await session.scalars(
-        select(FileRevision.storage_key).where(FileRevision.node_id == node.id)
-    )
-    storage_keys = list(keys.all())
+    # The file row first, the order completion takes; then each revision is deleted in the
+    # state it has at that moment, which is what the owner's quota gives back.
+    await session.execute(select(Node.id).where(Node.id == node.id).with_for_update())
+    removed = (
+        await session.execute(
+            delete(FileRevision)
+            .where(FileRevision.node_id == node.id)
+            .returning(
+                FileRevision.storage_key,
+                FileRevision.state,
+                FileRevision.size,
+                FileRevision.reserved_bytes,
+            )
+            .execution_options(synchronize_session=False)
+        )
+    ).all()
     await session.execute(delete(Node).where(Node.id == node.id))
-    return storage_keys
+    await quotas_service.settle(
+        session,
+        node.owner_id,
+        released=sum(row.reserved_bytes for row in removed),
+        kept=-sum(row.size or 0 for row in removed if row.state == RevisionState.COMPLETE),
+    )
+    return [row.storage_key for row in removed]
 
 
 def _listing() -> tuple[Select[Node, FileRevision], type[FileRevision]]:
@@ -298,6 +400,15 @@ async def folder_paths(session: AsyncSession, folder_ids: set[UUID]) -> dict[UUI
     return {start_id: "/" + joined for start_id, joined in rows}
 
 
+def content_hash(sha256: bytes | None, part_size: int | None) -> str | None:
+    """A self-describing hash: `sha256:<hex>` of the bytes, or for a multipart upload
+    `sha256-parts-<part size>:<hex>` of its parts' SHA-256s (see the README)."""
+    if sha256 is None:
+        return None
+    scheme = "sha256" if part_size is None else f"sha256-parts-{part_size}"
+    return f"{scheme}:{sha256.hex()}"
+
+
 def _read(node: Node, revision: FileRevision, parent_path: str) -> FileRead:
     complete = revision.state == RevisionState.COMPLETE
     return FileRead(
@@ -308,8 +419,10 @@ def _read(node: Node, revision: FileRevision, parent_path: str) -> FileRead:
         content_type=revision.content_type,
         status=revision.state,
         revision_id=revision.id,
+        content_hash=content_hash(revision.sha256, revision.part_size) if complete else None,
         created_at=node.created_at,
         updated_at=node.updated_at,
+        expires_at=node.expires_at,
     )
 
 

@@ -1,6 +1,8 @@
-"""The S3 adapter: presigned transfers, object inspection and deletion. Knows nothing of the DB."""
+"""The S3 adapter: presigned transfers, multipart uploads, object inspection and deletion.
+Knows nothing of the DB."""
 
-from collections.abc import AsyncIterator
+import base64
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,11 +21,14 @@ from dropp.core.config import Settings
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
-    from types_aiobotocore_s3.type_defs import ObjectIdentifierTypeDef
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef, ObjectIdentifierTypeDef
 else:
     S3Client = Any
 
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
+NO_SUCH_UPLOAD = "NoSuchUpload"
+# What CompleteMultipartUpload answers when the parts are not what it is told they are.
+PART_REFUSALS = frozenset({"BadDigest", "InvalidPart", "InvalidPartOrder", "EntityTooSmall"})
 
 # Types a browser would render or execute if served as-is; downloads hand them out as bytes.
 ACTIVE_CONTENT_TYPES = frozenset(
@@ -56,6 +61,14 @@ class StorageError(Exception):
     """Storage answered something Dropp cannot work with, or did not answer."""
 
 
+class PartsRefused(StorageError):
+    """Storage refused to assemble a multipart upload from the parts it was given."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
 @dataclass(frozen=True, slots=True)
 class PresignedPost:
     url: str
@@ -68,6 +81,46 @@ class ObjectHead:
     etag: str
     version_id: str | None
     content_type: str | None
+    # Storage's SHA-256 of the object, base64, when it keeps one and was asked for it. For a
+    # multipart object it is the composite `<base64>-<part count>`.
+    checksum_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPart:
+    part_number: int
+    etag: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartToAssemble:
+    part_number: int
+    etag: str
+    sha256: bytes | None
+
+
+def b64_sha256(digest: bytes) -> str:
+    """The form S3 takes a SHA-256 in (`x-amz-checksum-sha256`)."""
+    return base64.b64encode(digest).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class StoredVersion:
+    """One version (or delete marker) of a key, as listed by storage."""
+
+    key: str
+    version_id: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MultipartUploadInfo:
+    """A multipart upload storage holds open, with parts not yet assembled into an object."""
+
+    key: str
+    upload_id: str
+    initiated: datetime
 
 
 def attachment_disposition(filename: str) -> str:
@@ -136,18 +189,128 @@ class Storage:
         self.bucket = bucket
 
     async def presign_post(
-        self, key: str, *, min_size: int, max_size: int, content_type: str, expires_in: int
+        self,
+        key: str,
+        *,
+        min_size: int,
+        max_size: int,
+        content_type: str,
+        expires_in: int,
+        sha256: bytes | None = None,
     ) -> PresignedPost:
-        """A form that can put exactly this key, this size range and this type, until it expires."""
-        return await self.post_forms.sign(
-            {"key": key, "Content-Type": content_type},
-            [
-                ["eq", "$key", key],
-                ["content-length-range", min_size, max_size],
-                ["eq", "$Content-Type", content_type],
-            ],
-            expires_in,
+        """A form that can put exactly this key, this size range and this type, until it expires.
+
+        With `sha256`, storage also refuses bytes with another SHA-256 (400 BadDigest).
+        """
+        fields = {"key": key, "Content-Type": content_type}
+        conditions: list[Any] = [
+            ["eq", "$key", key],
+            ["content-length-range", min_size, max_size],
+            ["eq", "$Content-Type", content_type],
+        ]
+        if sha256 is not None:
+            # SeaweedFS needs only the checksum field; AWS also wants the algorithm named.
+            checksum = b64_sha256(sha256)
+            fields |= {"x-amz-checksum-algorithm": "SHA256", "x-amz-checksum-sha256": checksum}
+            conditions += [
+                ["eq", "$x-amz-checksum-algorithm", "SHA256"],
+                ["eq", "$x-amz-checksum-sha256", checksum],
+            ]
+        return await self.post_forms.sign(fields, conditions, expires_in)
+
+    async def create_multipart(self, key: str, *, content_type: str, checksums: bool) -> str:
+        """Start a multipart upload of `key`; returns storage's upload id.
+
+        With `checksums`, every part must carry its SHA-256 and storage keeps the composite
+        SHA-256 of the part hashes, which `head(..., checksum=True)` reports.
+        """
+        try:
+            if checksums:
+                started = await self.client.create_multipart_upload(
+                    Bucket=self.bucket,
+                    Key=key,
+                    ContentType=content_type,
+                    ChecksumAlgorithm="SHA256",
+                )
+            else:
+                started = await self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=key, ContentType=content_type
+                )
+        except (ClientError, BotoCoreError) as error:
+            raise StorageError(f"starting a multipart upload of {key} failed: {error}") from error
+        return started["UploadId"]
+
+    async def presign_part(
+        self,
+        key: str,
+        upload_id: str,
+        part_number: int,
+        *,
+        sha256: bytes | None,
+        expires_in: int,
+    ) -> tuple[str, dict[str, str]]:
+        """A PUT URL for one part, and the headers the client must send with it.
+
+        With `sha256`, `x-amz-checksum-sha256` is a signed header: a request without it, or
+        with another value, fails the signature, and bytes with another hash get BadDigest.
+        """
+        params: dict[str, Any] = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "UploadId": upload_id,
+            "PartNumber": part_number,
+        }
+        headers: dict[str, str] = {}
+        if sha256 is not None:
+            params["ChecksumSHA256"] = headers["x-amz-checksum-sha256"] = b64_sha256(sha256)
+        url = await self.signer.generate_presigned_url(
+            "upload_part", Params=params, ExpiresIn=expires_in
         )
+        return url, headers
+
+    async def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
+        """The parts storage holds for this upload, by number; None once it is completed or
+        aborted."""
+        parts: list[StoredPart] = []
+        paginator = self.client.get_paginator("list_parts")
+        try:
+            async for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
+                parts.extend(
+                    StoredPart(p["PartNumber"], p["ETag"].strip('"'), p["Size"])
+                    for p in page.get("Parts", [])
+                )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == NO_SUCH_UPLOAD:
+                return None
+            raise StorageError(f"listing the parts of {key} failed: {error}") from error
+        return sorted(parts, key=lambda part: part.part_number)
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[PartToAssemble]
+    ) -> None:
+        """Assemble the object from these parts; PartsRefused if storage disagrees about them
+        (a part's checksum, its ETag, or a part under the minimum size)."""
+        assembled: list[CompletedPartTypeDef] = []
+        for part in parts:
+            entry: CompletedPartTypeDef = {"PartNumber": part.part_number, "ETag": part.etag}
+            if part.sha256 is not None:
+                entry["ChecksumSHA256"] = b64_sha256(part.sha256)
+            assembled.append(entry)
+        try:
+            await self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": assembled},
+            )
+        except ClientError as error:
+            details = error.response.get("Error", {})
+            code = details.get("Code", "")
+            if code in PART_REFUSALS:
+                raise PartsRefused(code, details.get("Message", "")) from error
+            raise StorageError(
+                f"completing the multipart upload of {key} failed: {error}"
+            ) from error
 
     async def presign_get(
         self,
@@ -170,15 +333,18 @@ class Storage:
             "get_object", Params=params, ExpiresIn=expires_in
         )
 
-    async def head(self, key: str, version_id: str | None = None) -> ObjectHead | None:
-        """What storage holds under `key` (latest version unless given), or None."""
+    async def head(
+        self, key: str, version_id: str | None = None, *, checksum: bool = False
+    ) -> ObjectHead | None:
+        """What storage holds under `key` (latest version unless given), or None; with
+        `checksum`, also the SHA-256 storage keeps for it, if any."""
+        params: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        if checksum:
+            params["ChecksumMode"] = "ENABLED"
         try:
-            if version_id is None:
-                found = await self.client.head_object(Bucket=self.bucket, Key=key)
-            else:
-                found = await self.client.head_object(
-                    Bucket=self.bucket, Key=key, VersionId=version_id
-                )
+            found = await self.client.head_object(**params)
         except ClientError as error:
             if _is_missing(error):
                 return None
@@ -188,6 +354,7 @@ class Storage:
             etag=found["ETag"].strip('"'),
             version_id=found.get("VersionId"),
             content_type=found.get("ContentType"),
+            checksum_sha256=found.get("ChecksumSHA256"),
         )
 
     async def delete(self, key: str) -> None:
@@ -232,6 +399,73 @@ class Storage:
             Bucket=self.bucket,
             CORSConfiguration={"CORSRules": CORS_RULES},  # type: ignore[typeddict-item]
         )
+
+    async def iter_key_versions(self, prefix: str) -> AsyncIterator[list[StoredVersion]]:
+        """Every version and delete marker under `prefix`, one list per key, in key order."""
+        paginator = self.client.get_paginator("list_object_versions")
+        current: list[StoredVersion] = []
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            for entry in sorted(entries, key=lambda e: e.get("Key", "")):
+                version = StoredVersion(
+                    key=entry.get("Key", ""),
+                    version_id=entry.get("VersionId", "null"),
+                    last_modified=entry.get("LastModified", datetime.now(UTC)),
+                )
+                # A key's versions may straddle two pages: yield it once its last one is seen.
+                if current and current[0].key != version.key:
+                    yield current
+                    current = []
+                current.append(version)
+        if current:
+            yield current
+
+    async def key_versions(self, key: str) -> list[StoredVersion]:
+        """Every version and delete marker of exactly `key`."""
+        found: list[StoredVersion] = []
+        async for versions in self.iter_key_versions(key):
+            found.extend(v for v in versions if v.key == key)
+        return found
+
+    async def delete_versions(self, versions: list[StoredVersion]) -> None:
+        """Delete exactly these versions; one already gone is not an error."""
+        for start in range(0, len(versions), 1000):
+            batch: list[ObjectIdentifierTypeDef] = [
+                {"Key": v.key, "VersionId": v.version_id} for v in versions[start : start + 1000]
+            ]
+            answer = await self.client.delete_objects(
+                Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True}
+            )
+            errors = [e for e in answer.get("Errors", []) if e.get("Code") not in MISSING_CODES]
+            if errors:
+                raise StorageError(f"deleting {len(batch)} object versions failed: {errors}")
+
+    async def list_multipart_uploads(self, prefix: str) -> list[MultipartUploadInfo]:
+        """Multipart uploads started under `prefix` and neither completed nor aborted."""
+        found: list[MultipartUploadInfo] = []
+        paginator = self.client.get_paginator("list_multipart_uploads")
+        async for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            found.extend(
+                MultipartUploadInfo(
+                    key=upload.get("Key", ""),
+                    upload_id=upload.get("UploadId", ""),
+                    initiated=upload.get("Initiated", datetime.now(UTC)),
+                )
+                for upload in page.get("Uploads", [])
+            )
+        return found
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> bool:
+        """Abort a multipart upload and drop its parts; False if storage no longer has it."""
+        try:
+            await self.client.abort_multipart_upload(
+                Bucket=self.bucket, Key=key, UploadId=upload_id
+            )
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code", "") in {"NoSuchUpload", *MISSING_CODES}:
+                return False
+            raise StorageError(f"aborting multipart upload of {key} failed: {error}") from error
+        return True
 
 
 def _client_config(settings: Settings) -> Config:

@@ -1,7 +1,7 @@
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Query, Response, status
 
 from dropp.auth.dependencies import CurrentPrincipal
 from dropp.auth.errors import InvalidToken
@@ -10,20 +10,44 @@ from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 from dropp.files.errors import NameTaken, NotAFolder
 from dropp.files.schemas import FileRead
+from dropp.idempotency import service as idempotency_service
+from dropp.idempotency.dependencies import IdempotencyClaim
+from dropp.idempotency.errors import (
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
+)
+from dropp.quotas.errors import QuotaExceeded
 from dropp.roles.errors import FileTypeNotAllowed, UploadNotAllowed
 from dropp.storage.dependencies import StorageDep
-from dropp.uploads import service
+from dropp.uploads import multipart, service
 from dropp.uploads.errors import (
     EmailNotVerified,
     FileTooLarge,
+    PartChecksumConflict,
+    PartChecksumRequired,
+    PartNumberOutOfRange,
     StorageVersioningDisabled,
+    UploadAlreadyComplete,
     UploadAmbiguous,
+    UploadChecksumMismatch,
     UploadExpired,
+    UploadFailed,
     UploadIncomplete,
     UploadNotFound,
+    UploadNotMultipart,
+    UploadPartSizeMismatch,
+    UploadPartsMismatch,
     UploadSizeMismatch,
 )
-from dropp.uploads.schemas import UploadComplete, UploadCreate, UploadRead
+from dropp.uploads.schemas import (
+    PartUrlsCreate,
+    PartUrlsRead,
+    StoredPartsRead,
+    UploadComplete,
+    UploadCreate,
+    UploadRead,
+)
 
 router = APIRouter(
     prefix="/upload", tags=["uploads"], responses=responses(NotAuthenticated, InvalidToken)
@@ -33,23 +57,123 @@ router = APIRouter(
 @router.post(
     "/",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(
-        EmailNotVerified, UploadNotAllowed, FileTypeNotAllowed, FileTooLarge, NameTaken, NotAFolder
-    ),
+    responses={
+        200: {"model": UploadRead, "description": "The file already holds these bytes."},
+        **responses(
+            EmailNotVerified,
+            UploadNotAllowed,
+            FileTypeNotAllowed,
+            FileTooLarge,
+            QuotaExceeded,
+            NameTaken,
+            NotAFolder,
+            InvalidIdempotencyKey,
+            IdempotencyKeyReused,
+            IdempotencyKeyInFlight,
+        ),
+    },
 )
 async def start_upload(
     body: UploadCreate,
     principal: CurrentPrincipal,
+    # Before the session: its claim is released if anything fails, the commit included.
+    idempotency: IdempotencyClaim,
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
+    response: Response,
 ) -> UploadRead:
     """Start an upload: POST the file to `upload.url` with `upload.fields`, then complete it.
 
+    Above MULTIPART_THRESHOLD_BYTES (or with `multipart`), `upload` is a multipart plan: get
+    part URLs from POST /upload/{file_id}/parts. With `sha256` equal to the file's current
+    bytes, nothing is started: 200 with `status: "complete"` and `upload: null`.
+
     Needs a verified email (unless REQUIRE_EMAIL_VERIFICATION is off) and a role whose upload
-    policy admits the file's name, type and size.
+    policy admits the file's name, type and size. With an `Idempotency-Key`, a retry gets the
+    first answer (the same upload) instead of starting another.
     """
-    return await service.start_upload(session, storage, settings, principal, body)
+    answer = await service.start_upload(session, storage, settings, principal, body)
+    if answer.status == "complete":
+        response.status_code = status.HTTP_200_OK
+    await idempotency_service.record(session, idempotency, response.status_code or 201, answer)
+    return answer
+
+
+@router.post(
+    "/{file_id}/parts",
+    responses=responses(
+        UploadNotFound,
+        UploadAmbiguous,
+        UploadNotMultipart,
+        UploadAlreadyComplete,
+        UploadFailed,
+        UploadExpired,
+        PartChecksumConflict,
+        PartNumberOutOfRange,
+        PartChecksumRequired,
+    ),
+)
+async def sign_parts(
+    file_id: UUID,
+    body: PartUrlsCreate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> PartUrlsRead:
+    """PUT URLs for parts of a multipart upload (up to 100 per call); send each part with the
+    headers given. A part with a `sha256` is accepted by storage only with exactly those bytes."""
+    return await multipart.sign_parts(session, storage, settings, principal.user_id, file_id, body)
+
+
+@router.get(
+    "/{file_id}/parts",
+    responses=responses(
+        UploadNotFound,
+        UploadAmbiguous,
+        UploadNotMultipart,
+        UploadAlreadyComplete,
+        UploadFailed,
+        UploadExpired,
+    ),
+)
+async def list_parts(
+    file_id: UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    storage: StorageDep,
+    upload_id: UUID | None = None,
+) -> StoredPartsRead:
+    """The parts storage holds for a multipart upload, to resume it after an interruption."""
+    return await multipart.list_stored_parts(
+        session, storage, principal.user_id, file_id, upload_id
+    )
+
+
+@router.delete(
+    "/{file_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(UploadNotFound, UploadAmbiguous, UploadAlreadyComplete),
+)
+async def cancel_upload(
+    file_id: UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    storage: StorageDep,
+    upload_id: Annotated[UUID | None, Query()] = None,
+) -> Response:
+    """Cancel an upload that is not complete: storage drops its bytes or parts, and a file
+    that has nothing else is removed."""
+    cleanup = await service.cancel_upload(session, principal.user_id, file_id, upload_id)
+    # Rows go first: a crash between the two leaves unreferenced bytes for the sweeper, never
+    # rows that point at missing bytes.
+    await session.commit()
+    for key, storage_upload_id in cleanup.multipart:
+        await storage.abort_multipart_upload(key, storage_upload_id)
+    for key in cleanup.keys:
+        await storage.delete(key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.post(
@@ -59,6 +183,10 @@ async def start_upload(
         UploadAmbiguous,
         UploadIncomplete,
         UploadSizeMismatch,
+        UploadPartSizeMismatch,
+        UploadPartsMismatch,
+        UploadChecksumMismatch,
+        UploadFailed,
         UploadExpired,
         StorageVersioningDisabled,
     ),
@@ -70,6 +198,13 @@ async def complete_upload(
     storage: StorageDep,
     body: Annotated[UploadComplete | None, Body()] = None,
 ) -> FileRead:
-    """Finish an upload once its bytes are in storage; storage's size is the one that counts."""
+    """Finish an upload once its bytes are in storage; storage's size is the one that counts.
+
+    A multipart upload is assembled from the parts storage holds, after checking their sizes
+    and declared SHA-256s; on a mismatch it is aborted and nothing stays in storage.
+    """
     upload_id = body.upload_id if body else None
-    return await service.complete_upload(session, storage, principal.user_id, file_id, upload_id)
+    parts = body.parts if body else None
+    return await service.complete_upload(
+        session, storage, principal.user_id, file_id, upload_id, parts
+    )

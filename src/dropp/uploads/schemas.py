@@ -3,9 +3,10 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
 from dropp.files.names import normalize_name, split_folder_path
+from dropp.uploads.hashing import MAX_PARTS, MAX_PARTS_PER_CALL, normalize_sha256
 
 # RFC 6838 type/subtype, optionally with a charset; anything richer is refused rather than
 # pinned into a storage policy verbatim.
@@ -30,6 +31,9 @@ def _folder(value: str) -> str:
 FileName = Annotated[str, Field(max_length=1024), AfterValidator(normalize_name)]
 ContentType = Annotated[str, Field(max_length=255), AfterValidator(_content_type)]
 FolderPath = Annotated[str, Field(max_length=4096), AfterValidator(_folder)]
+# Normalized to lowercase hex; accepted as 64 hex digits or 44 characters of base64.
+Sha256 = Annotated[str, Field(min_length=44, max_length=64), AfterValidator(normalize_sha256)]
+PartNumber = Annotated[int, Field(ge=1, le=MAX_PARTS)]
 
 
 class UploadCreate(BaseModel):
@@ -39,24 +43,112 @@ class UploadCreate(BaseModel):
     )
     content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")
     folder: FolderPath | None = Field(None, description="Like /reports/2026; created if missing.")
+    expires_in: int | None = Field(
+        None,
+        ge=60,
+        strict=True,
+        description="Remove the file this many seconds after this upload; at most "
+        "FILE_EXPIRY_DAYS when the server sets it, which applies without this.",
+    )
+    multipart: bool = Field(
+        False,
+        description="Upload in parts even below MULTIPART_THRESHOLD_BYTES; needs `size`.",
+    )
+    sha256: Sha256 | None = Field(
+        None,
+        description="The file's SHA-256 (hex or base64); storage refuses other bytes. For a "
+        "multipart upload, the parts hash: SHA-256 over each part's SHA-256.",
+    )
+
+    @model_validator(mode="after")
+    def _multipart_needs_size(self) -> "UploadCreate":
+        if self.multipart and not self.size:
+            raise ValueError("a multipart upload needs its `size`, at least one byte")
+        return self
+
+
+class PartRef(BaseModel):
+    part_number: PartNumber
+    etag: str = Field(max_length=200)
 
 
 class UploadComplete(BaseModel):
     upload_id: UUID | None = Field(
         None, description="Which upload to complete; needed only while several are pending."
     )
+    parts: list[PartRef] | None = Field(
+        None,
+        max_length=MAX_PARTS,
+        description="Multipart only: the parts as the client sent them; refused unless storage "
+        "holds exactly these.",
+    )
+
+
+class PartUrlsCreate(BaseModel):
+    upload_id: UUID | None = None
+    part_numbers: list[PartNumber] = Field(min_length=1, max_length=MAX_PARTS_PER_CALL)
+    sha256: dict[PartNumber, Sha256] = Field(
+        default_factory=dict,
+        description="Part number to that part's SHA-256: its URL then takes only those bytes.",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "PartUrlsCreate":
+        if len(set(self.part_numbers)) != len(self.part_numbers):
+            raise ValueError("`part_numbers` lists a part twice")
+        if not set(self.sha256) <= set(self.part_numbers):
+            raise ValueError("`sha256` names a part that is not in `part_numbers`")
+        return self
+
+
+class PartUrl(BaseModel):
+    part_number: int
+    url: str
+    headers: dict[str, str] = Field(description="Send these with the PUT, exactly.")
+
+
+class PartUrlsRead(BaseModel):
+    upload_id: UUID
+    parts: list[PartUrl]
+    expires_at: datetime
+
+
+class StoredPartRead(BaseModel):
+    part_number: int
+    etag: str
+    size: int
+
+
+class StoredPartsRead(BaseModel):
+    upload_id: UUID
+    part_size: int
+    part_count: int
+    parts: list[StoredPartRead]
 
 
 class PresignedForm(BaseModel):
+    kind: Literal["post"] = "post"
     method: Literal["POST"] = "POST"
     url: str
     fields: dict[str, str]
 
 
+class MultipartPlan(BaseModel):
+    """Ask for part URLs at POST /upload/{file_id}/parts; every part is `part_size` bytes except
+    the last."""
+
+    kind: Literal["multipart"] = "multipart"
+    part_size: int
+    part_count: int
+
+
 class UploadRead(BaseModel):
     file_id: UUID
-    upload_id: UUID
-    status: Literal["pending"] = "pending"
+    upload_id: UUID = Field(
+        description="The pending upload; or, when `status` is `complete`, "
+        "the file's current revision, which already holds these bytes."
+    )
+    status: Literal["pending", "complete"] = "pending"
     content_type: str
-    upload: PresignedForm
-    expires_at: datetime
+    upload: Annotated[PresignedForm | MultipartPlan, Field(discriminator="kind")] | None
+    expires_at: datetime | None

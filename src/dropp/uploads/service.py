@@ -2,6 +2,7 @@
 storage reports. File bytes never pass through here."""
 
 import mimetypes
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -9,25 +10,32 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.tokens import AccessClaims
 from dropp.core.config import Settings
+from dropp.files import expiry as file_expiry
 from dropp.files import service as files_service
-from dropp.files.models import FileRevision, RevisionState
+from dropp.files.models import FileRevision, Node, RevisionState
 from dropp.files.names import split_folder_path
 from dropp.files.schemas import FileRead
+from dropp.quotas import service as quotas_service
 from dropp.roles import service as roles_service
-from dropp.storage.s3 import Storage
+from dropp.storage.s3 import ObjectHead, Storage, b64_sha256
+from dropp.uploads import multipart
 from dropp.uploads.errors import (
     EmailNotVerified,
     FileTooLarge,
     StorageVersioningDisabled,
-    UploadAmbiguous,
+    UploadAlreadyComplete,
+    UploadChecksumMismatch,
     UploadExpired,
+    UploadFailed,
     UploadIncomplete,
-    UploadNotFound,
     UploadSizeMismatch,
 )
-from dropp.uploads.schemas import PresignedForm, UploadCreate, UploadRead
+from dropp.uploads.hashing import part_count_for, part_size_for
+from dropp.uploads.lookup import locate_upload
+from dropp.uploads.schemas import MultipartPlan, PartRef, PresignedForm, UploadCreate, UploadRead
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
+SINGLE_POST_MAX_BYTES = 5 * 1024**3
 
 
 def storage_key(owner_id: UUID) -> str:
@@ -75,10 +83,36 @@ async def start_upload(
     # The policy judges the type the form will be signed with, not merely the name.
     content_type = body.content_type or guess_content_type(body.filename)
     max_bytes = check_may_upload(settings, principal, body, content_type)
+    if body.size is None:
+        # One S3 POST carries at most 5 GiB: a larger file declares its size and goes multipart.
+        max_bytes = min(max_bytes, SINGLE_POST_MAX_BYTES)
     owner_id = principal.user_id
     folder_names = split_folder_path(body.folder or "")
     parent_id = await files_service.ensure_folder(session, owner_id, folder_names)
+    sha256 = bytes.fromhex(body.sha256) if body.sha256 is not None else None
+    part_size = None
+    if body.size is not None and (body.multipart or body.size > settings.multipart_threshold_bytes):
+        part_size = part_size_for(body.size)
+    if sha256 is not None:
+        current = await files_service.current_revision_at(
+            session, owner_id, parent_id, body.filename
+        )
+        if current is not None and (current.sha256, current.part_size, current.size) == (
+            sha256,
+            part_size,
+            body.size,
+        ):
+            # The file already holds these bytes: no new revision, nothing to upload.
+            return UploadRead(
+                file_id=current.node_id,
+                upload_id=current.id,
+                status="complete",
+                content_type=current.content_type,
+                upload=None,
+                expires_at=None,
+            )
     expires_at = datetime.now(UTC) + timedelta(seconds=settings.upload_post_ttl_seconds)
+    file_expires_at = file_expiry.file_expires_at(settings, body.expires_in, datetime.now(UTC))
     key = storage_key(owner_id)
     revision = await files_service.add_pending_revision(
         session,
@@ -92,50 +126,80 @@ async def start_upload(
             upload_expires_at=expires_at,
         ),
     )
-    form = await storage.presign_post(
-        key,
-        min_size=body.size if body.size is not None else 0,
-        max_size=body.size if body.size is not None else max_bytes,
-        content_type=content_type,
-        expires_in=settings.upload_post_ttl_seconds,
+    if file_expires_at is not None:
+        await files_service.set_expiry(session, revision.file_id, file_expires_at)
+    # Quota: the revision holds its declared size, or without one the most the form may take
+    # (capped at what the quota leaves), until it completes, fails, expires or is deleted.
+    max_bytes = await quotas_service.reserve_upload(
+        session, settings, owner_id, revision.id, size=body.size, max_bytes=max_bytes
     )
+    upload: PresignedForm | MultipartPlan
+    if body.size is not None and part_size is not None:
+        storage_upload_id = await storage.create_multipart(
+            key, content_type=content_type, checksums=sha256 is not None
+        )
+        await files_service.set_upload_details(
+            session,
+            revision.id,
+            sha256=sha256,
+            multipart_upload_id=storage_upload_id,
+            part_size=part_size,
+        )
+        upload = MultipartPlan(part_size=part_size, part_count=part_count_for(body.size, part_size))
+    else:
+        if sha256 is not None:
+            await files_service.set_upload_details(
+                session, revision.id, sha256=sha256, multipart_upload_id=None, part_size=None
+            )
+        form = await storage.presign_post(
+            key,
+            min_size=body.size if body.size is not None else 0,
+            max_size=body.size if body.size is not None else max_bytes,
+            content_type=content_type,
+            expires_in=settings.upload_post_ttl_seconds,
+            sha256=sha256,
+        )
+        upload = PresignedForm(url=form.url, fields=form.fields)
     return UploadRead(
         file_id=revision.file_id,
         upload_id=revision.id,
         content_type=content_type,
-        upload=PresignedForm(url=form.url, fields=form.fields),
+        upload=upload,
         expires_at=expires_at,
     )
 
 
 async def complete_upload(
-    session: AsyncSession, storage: Storage, owner_id: UUID, file_id: UUID, upload_id: UUID | None
+    session: AsyncSession,
+    storage: Storage,
+    owner_id: UUID,
+    file_id: UUID,
+    upload_id: UUID | None,
+    parts: list[PartRef] | None = None,
 ) -> FileRead:
     """Make the upload the file's current revision if storage holds exactly what was declared.
 
     Idempotent: completing again reports the same outcome. The row lock makes concurrent calls
     produce a single transition.
     """
-    revision = await files_service.lock_revision(session, owner_id, file_id, upload_id)
-    if revision is None:
-        raise UploadNotFound("There is no such upload.")
-    if (
-        revision.state == RevisionState.PENDING
-        and upload_id is None
-        and await files_service.count_pending(session, file_id) > 1
-    ):
-        raise UploadAmbiguous(
-            "Several uploads of this file are pending: name one with `upload_id`."
-        )
+    revision = await locate_upload(session, owner_id, file_id, upload_id)
     match revision.state:
         case RevisionState.COMPLETE:
             return await files_service.read_file(session, file_id)
+        case RevisionState.FAILED if revision.size == revision.declared_size:
+            raise UploadFailed(
+                "This upload failed its checks (part sizes or SHA-256). Start a new one.",
+                upload_id=str(revision.id),
+            )
         case RevisionState.FAILED:
             raise _size_mismatch(revision, revision.size)
         case RevisionState.EXPIRED:
             raise UploadExpired("This upload expired before it was completed. Start a new one.")
 
-    found = await storage.head(revision.storage_key)
+    if revision.multipart_upload_id is not None:
+        found = await multipart.assemble(session, storage, revision, parts)
+    else:
+        found = await storage.head(revision.storage_key, checksum=revision.sha256 is not None)
     if found is None and revision.upload_expires_at <= datetime.now(UTC):
         # The form can no longer put bytes there: this upload will never complete.
         await files_service.expire_revision(session, revision)
@@ -151,10 +215,23 @@ async def complete_upload(
         # object, which expiry resolves.
         await storage.delete(revision.storage_key)
         raise _size_mismatch(revision, found.size)
+    if _checksum_differs(revision, found):
+        await files_service.fail_revision(session, revision, found.size)
+        await storage.delete(revision.storage_key)
+        raise UploadChecksumMismatch(
+            "Storage reports another SHA-256 than the one declared; the upload was discarded. "
+            "Start a new one.",
+            upload_id=str(revision.id),
+        )
     if found.version_id is None:
         raise StorageVersioningDisabled(
             "The storage bucket does not keep versions, so the upload cannot be pinned."
         )
+    if await _duplicates_current(session, revision, found):
+        # Identical bytes again: the file stays as it is and this upload leaves nothing behind.
+        await files_service.discard_revision(session, revision)
+        await storage.delete(revision.storage_key)
+        return await files_service.read_file(session, file_id)
     await files_service.complete_revision(
         session,
         revision,
@@ -164,6 +241,63 @@ async def complete_upload(
         content_type=found.content_type,
     )
     return await files_service.read_file(session, file_id)
+
+
+def _checksum_differs(revision: FileRevision, found: ObjectHead) -> bool:
+    """Storage's own SHA-256 of a single upload against the declared one. Storage refused other
+    bytes at upload already; this covers a storage that ignored the form's checksum field.
+    Multipart uploads were checked part by part in `multipart.assemble`."""
+    if revision.sha256 is None or found.checksum_sha256 is None or revision.part_size is not None:
+        return False
+    return found.checksum_sha256 != b64_sha256(revision.sha256)
+
+
+async def _duplicates_current(
+    session: AsyncSession, revision: FileRevision, found: ObjectHead
+) -> bool:
+    """Whether the file already serves a revision with the same verified content hash."""
+    if revision.sha256 is None:
+        return False
+    # The file row is in the session already, locked by `locate_upload`.
+    node = await session.get(Node, revision.node_id)
+    assert node is not None
+    current = await files_service.get_current_revision(session, node)
+    return (
+        current is not None
+        and current.id != revision.id
+        and (current.sha256, current.part_size, current.size)
+        == (revision.sha256, revision.part_size, found.size)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Cleanup:
+    """What storage must drop once the cancellation is committed."""
+
+    keys: list[str]
+    multipart: list[tuple[str, str]]
+
+
+async def cancel_upload(
+    session: AsyncSession, owner_id: UUID, file_id: UUID, upload_id: UUID | None
+) -> Cleanup:
+    """Remove a pending (or failed, or expired) upload, and its file if it has nothing else.
+
+    Returns what storage holds for it, to delete once the rows are gone.
+    """
+    revision = await locate_upload(session, owner_id, file_id, upload_id)
+    if revision.state == RevisionState.COMPLETE:
+        raise UploadAlreadyComplete(
+            "This upload is complete: delete the file instead.", upload_id=str(revision.id)
+        )
+    keys = [revision.storage_key]
+    aborts = []
+    if revision.multipart_upload_id is not None:
+        aborts.append((revision.storage_key, revision.multipart_upload_id))
+    if not await files_service.discard_revision(session, revision):
+        node = await files_service.get_file(session, owner_id, file_id)
+        keys += await files_service.delete_file(session, node)
+    return Cleanup(keys=keys, multipart=aborts)
 
 
 def _size_mismatch(revision: FileRevision, found_size: int | None) -> UploadSizeMismatch:
