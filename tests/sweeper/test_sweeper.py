@@ -226,7 +226,7 @@ async def test_a_stale_multipart_upload_is_aborted_and_a_referenced_one_kept(
     await asyncio.sleep(2.1)
 
     summary = await run_sweep(
-        sessionmaker, storage, now_settings.model_copy(update={"upload_post_ttl_seconds": 1})
+        sessionmaker, storage, now_settings.model_copy(update={"multipart_upload_ttl_seconds": 1})
     )
 
     open_ids = {u.upload_id for u in await storage.list_multipart_uploads("u/")}

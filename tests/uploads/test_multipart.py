@@ -4,6 +4,7 @@ import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -342,3 +343,18 @@ async def test_another_users_upload_is_not_found(
         assert_problem(answer, 404, "upload_not_found")
     held = await api.get(f"/upload/{file_id}/parts", headers=alice.headers)
     assert held.status_code == 200
+
+
+async def test_a_multipart_upload_has_days_while_each_part_url_lives_an_hour(
+    api: httpx.AsyncClient, alice: Account
+) -> None:
+    data = os.urandom(THREE_PARTS)
+    before = datetime.now(UTC)
+
+    started = await start_multipart(api, alice, "slow-link.bin", data)
+    signed = await part_urls(api, alice, started["file_id"], [1])
+
+    window = datetime.fromisoformat(started["expires_at"]) - before
+    url_life = datetime.fromisoformat(signed.json()["expires_at"]) - before
+    assert timedelta(days=7) - timedelta(minutes=1) < window <= timedelta(days=7, minutes=1)
+    assert timedelta(minutes=59) < url_life <= timedelta(hours=1, minutes=1)

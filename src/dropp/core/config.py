@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     # Files above this size (or any, on request) upload in parts; at most 5 GiB, S3's single
     # POST limit.
     multipart_threshold_bytes: int = Field(64 * MIB, ge=5 * MIB, le=5 * GIB)
+    # How long a multipart upload may take, from init to complete: large files take long, and
+    # a client resumes after a reboot. Each part URL still lives UPLOAD_POST_TTL_SECONDS.
+    multipart_upload_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
 
     # Storage per account, counting every kept revision and pending reservations. None: no
     # quota. An admin can set another for one account.

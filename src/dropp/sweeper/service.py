@@ -40,7 +40,7 @@ async def sweep(
                 logger.info("sweeper: another sweeper is scanning storage; skipped here")
             else:
                 # An upload's multipart upload is referenced while it may still complete.
-                window = timedelta(seconds=settings.upload_post_ttl_seconds)
+                window = timedelta(seconds=settings.multipart_upload_ttl_seconds)
                 summary.multipart_uploads_aborted += (
                     await storage_scan.abort_stale_multipart_uploads(
                         connection, storage, now - window - grace

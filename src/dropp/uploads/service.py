@@ -111,7 +111,12 @@ async def start_upload(
                 upload=None,
                 expires_at=None,
             )
-    expires_at = datetime.now(UTC) + timedelta(seconds=settings.upload_post_ttl_seconds)
+    window = (
+        settings.upload_post_ttl_seconds
+        if part_size is None
+        else settings.multipart_upload_ttl_seconds
+    )
+    expires_at = datetime.now(UTC) + timedelta(seconds=window)
     file_expires_at = file_expiry.file_expires_at(settings, body.expires_in, datetime.now(UTC))
     key = storage_key(owner_id)
     revision = await files_service.add_pending_revision(
