@@ -17,6 +17,8 @@ from dropp.core.config import Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.core.errors import install_error_handlers
 from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
+from dropp.files.folders_router import router as folders_router
+from dropp.files.revisions_router import router as revisions_router
 from dropp.files.router import router as files_router
 from dropp.health.router import router as health_router
 from dropp.idempotency.dependencies import IdempotentReplay, replay_response
@@ -26,6 +28,8 @@ from dropp.oauth.router import router as oauth_router
 from dropp.quotas.router import router as quotas_router
 from dropp.storage.s3 import Storage, open_storage
 from dropp.sweeper.runner import background_sweeper
+from dropp.sync.listener import ChangeListener
+from dropp.sync.router import router as sync_router
 from dropp.uploads.router import router as uploads_router
 
 
@@ -37,6 +41,7 @@ class State(TypedDict):
     rate_limiter: RateLimiter
     mailer: Mailer
     oidc_provider: OpenIDProvider
+    change_listener: ChangeListener
 
 
 @asynccontextmanager
@@ -52,6 +57,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             settings.secret_key.get_secret_value(), settings.access_token_ttl_seconds
         )
         sessionmaker = create_sessionmaker(engine)
+        # Long-poll wake-ups: its own connection, outside the pool.
+        change_listener = await stack.enter_async_context(
+            ChangeListener.for_engine(engine).running()
+        )
         # Stopped first on shutdown, while the database and storage are still open.
         await stack.enter_async_context(background_sweeper(sessionmaker, storage, settings))
         yield {
@@ -62,6 +71,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             "rate_limiter": rate_limiter,
             "mailer": create_mailer(settings),
             "oidc_provider": OpenIDProvider(settings),
+            "change_listener": change_listener,
         }
 
 
@@ -82,7 +92,10 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_exception_handler(IdempotentReplay, replay_response)
     for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)
+    app.include_router(revisions_router)
+    app.include_router(folders_router)
     app.include_router(quotas_router)
     app.include_router(admin_router)
     app.include_router(oauth_router)
+    app.include_router(sync_router)
     return app

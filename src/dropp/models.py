@@ -13,10 +13,12 @@ from dropp.auth.models import (
 from dropp.core.db import Base
 from dropp.files.models import FileRevision, Node, UploadPart
 from dropp.idempotency.models import IdempotencyKey
+from dropp.sync.models import Change
 
 __all__ = [
     "AuthorizationCode",
     "Base",
+    "Change",
     "DeviceAuthorization",
     "EmailToken",
     "FileRevision",

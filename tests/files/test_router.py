@@ -167,7 +167,7 @@ async def test_download_url_expires(
     assert (await web.get(signed.json()["url"])).status_code == 403
 
 
-async def test_delete_removes_the_record_and_every_stored_version(
+async def test_delete_trashes_and_purging_removes_every_stored_version(
     client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, storage: Storage
 ) -> None:
     first = await upload_file(client, web, alice, "gone.txt", b"one")
@@ -175,9 +175,13 @@ async def test_delete_removes_the_record_and_every_stored_version(
     keys = [key async for key in _keys_under(storage, f"u/{alice.user_id}/")]
 
     deleted = await client.delete(f"/files/{first['file_id']}", headers=alice.headers)
+    in_trash = [key async for key in _keys_under(storage, f"u/{alice.user_id}/")]
+    purged = await client.delete(f"/trash/{first['file_id']}", headers=alice.headers)
 
     assert deleted.status_code == 204
+    assert purged.status_code == 204
     assert len(keys) == 2
+    assert in_trash == keys
     assert (
         await client.get(f"/files/{first['file_id']}", headers=alice.headers)
     ).status_code == 404

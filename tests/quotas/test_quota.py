@@ -209,8 +209,13 @@ async def test_deleting_a_file_frees_every_revision_and_pending_reservation(
         assert await totals(engine, alice) == {"used": 37, "reserved": 30}
 
         deleted = await api.delete(f"/files/{first['file_id']}", headers=alice.headers)
+        # The trash keeps the bytes, and counts them, until it is emptied.
+        in_trash = await totals(engine, alice)
+        purged = await api.delete(f"/trash/{first['file_id']}", headers=alice.headers)
 
         assert deleted.status_code == 204, deleted.text
+        assert purged.status_code == 204, purged.text
+        assert in_trash == {"used": 37, "reserved": 30}
         assert await totals(engine, alice) == {"used": 7, "reserved": 0}
         assert (await init(api, alice, "big.bin", size=93)).status_code == 201
 
@@ -338,14 +343,16 @@ async def test_new_uploads_racing_the_completion_and_deletion_of_a_file_keep_tot
         started = await start_upload(api, alice, "busy.bin", size=50)
         assert (await post_form(web, started, b"z" * 50)).status_code in STORED
 
+        # Named by upload_id: the racing inits make the file's pending uploads ambiguous.
         answers = await asyncio.gather(
-            complete(api, alice, started["file_id"]),
+            complete(api, alice, started["file_id"], upload_id=started["upload_id"]),
             *(init(api, alice, "busy.bin", size=10) for _ in range(4)),
         )
         assert [a.status_code for a in answers] == [200, 201, 201, 201, 201]
         assert await totals(engine, alice) == {"used": 50, "reserved": 40}
+        await api.delete(f"/files/{started['file_id']}", headers=alice.headers)
         racing = await asyncio.gather(
-            api.delete(f"/files/{started['file_id']}", headers=alice.headers),
+            api.delete(f"/trash/{started['file_id']}", headers=alice.headers),
             *(init(api, alice, "busy.bin", size=10) for _ in range(3)),
         )
 

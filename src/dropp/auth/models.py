@@ -29,6 +29,8 @@ class User(Base):
     # bytes of complete revisions, and bytes reserved by pending uploads.
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # The newest change id pruned from this user's feed: an older cursor cannot be served.
+    changes_pruned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")
     created_at: Mapped[datetime] = created_at_column()
 

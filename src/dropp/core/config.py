@@ -67,6 +67,18 @@ class Settings(BaseSettings):
     # Files are removed this many days after upload, unless the upload asks for less. None: kept.
     file_expiry_days: int | None = Field(None, ge=1)
 
+    # --- Namespace and sync ---
+    # Trashed files and folders can be restored this long, then the sweeper purges them.
+    trash_retention_days: int = Field(30, ge=1)
+    # Old revisions of a file kept beside the current one: at most this many (None: no count
+    # limit), and none older than this many days (None: no age limit). The current is kept.
+    revision_keep_count: int | None = Field(100, ge=0)
+    revision_keep_days: int | None = Field(None, ge=1)
+    # The change feed keeps this many days; an older cursor gets 410 and re-snapshots.
+    change_retention_days: int = Field(30, ge=1)
+    # The longest a long-poll may wait before answering "no changes".
+    longpoll_max_seconds: int = Field(120, ge=1, le=600)
+
     access_token_ttl_seconds: int = Field(900, ge=60)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
 

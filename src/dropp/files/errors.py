@@ -23,3 +23,21 @@ class FileNotReady(Conflict):
 
 class InvalidCursor(BadRequest):
     code = "invalid_cursor"
+
+
+class MoveIntoItself(Conflict):
+    code = "move_into_itself"
+
+
+class StaleBaseRevision(Conflict):
+    """The client's `base_revision` is no longer the file's current one."""
+
+    code = "conflict"
+
+
+class NotInTrash(NotFound):
+    code = "not_in_trash"
+
+
+class BaseRevisionOnFolder(BadRequest):
+    code = "base_revision_on_folder"

@@ -34,21 +34,21 @@ class Node(Base):
 
     __tablename__ = "node"
     __table_args__ = (
-        # A name is unique among a folder's children; names are stored NFC-normalized, so
-        # "é" typed as one code point or two is the same name.
+        # A name is unique among a folder's live children (trashed ones free their names);
+        # names are stored NFC-normalized, so "é" typed as one code point or two is one name.
         Index(
             "uq_node_top_level_name",
             "owner_id",
             "name",
             unique=True,
-            postgresql_where="parent_id IS NULL",
+            postgresql_where="parent_id IS NULL AND trashed_at IS NULL",
         ),
         Index(
             "uq_node_child_name",
             "parent_id",
             "name",
             unique=True,
-            postgresql_where="parent_id IS NOT NULL",
+            postgresql_where="parent_id IS NOT NULL AND trashed_at IS NULL",
         ),
         Index("ix_node_owner_created", "owner_id", "created_at", "id"),
         CheckConstraint("name IS NFC NORMALIZED", name="name_nfc"),
@@ -68,6 +68,11 @@ class Node(Base):
     updated_at: Mapped[datetime] = created_at_column()
     # When the sweeper removes the file (FILE_EXPIRY_DAYS, or `expires_in` at upload).
     expires_at: Mapped[datetime | None] = mapped_column(index=True)
+    # Set on every node of a trashed subtree, to the same moment; `trash_root` marks the node
+    # the user deleted, which is what the trash lists and what a restore brings back. A node
+    # trashed earlier on its own keeps its earlier time, so it is not restored with its parent.
+    trashed_at: Mapped[datetime | None]
+    trash_root: Mapped[bool] = mapped_column(default=False, server_default="false")
 
 
 class FileRevision(Base):
@@ -94,6 +99,11 @@ class FileRevision(Base):
     # What the client declared and storage verified: the file's SHA-256 for a single upload,
     # the hash of its parts' SHA-256s for a multipart one (see `content_hash`).
     sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # The device that made the revision, as the client named it (conflicted copies say it).
+    device: Mapped[str | None] = mapped_column(Text)
+    # What the upload said it replaces (`base_revision`) and how to settle a conflict with it.
+    base_revision_id: Mapped[UUID | None] = mapped_column(Uuid)
+    conflict_mode: Mapped[str | None] = mapped_column(String(16))
     # Multipart uploads only: storage's upload id, and the part size the client must use.
     multipart_upload_id: Mapped[str | None] = mapped_column(Text)
     part_size: Mapped[int | None] = mapped_column(BigInteger)

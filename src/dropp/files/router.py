@@ -1,20 +1,40 @@
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
+from uuid import UUID
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
 
 from dropp.auth.dependencies import CurrentPrincipal
 from dropp.auth.errors import InvalidToken
+from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
-from dropp.files import service
+from dropp.files import service, tree
 from dropp.files.dependencies import OwnedFile
-from dropp.files.errors import FileNotFound, FileNotReady, FolderNotFound, InvalidCursor
+from dropp.files.errors import (
+    FileNotFound,
+    FileNotReady,
+    FolderNotFound,
+    InvalidCursor,
+    NameTaken,
+    NotInTrash,
+    StaleBaseRevision,
+)
+from dropp.files.models import FileRevision, Node, NodeKind
 from dropp.files.names import split_folder_path
-from dropp.files.schemas import DownloadRead, FilePage, FileRead, StatusFilter
+from dropp.files.schemas import (
+    DownloadRead,
+    FilePage,
+    FileRead,
+    NodeMove,
+    NodeRead,
+    NodeRestore,
+    StatusFilter,
+)
 from dropp.storage.dependencies import StorageDep
+from dropp.storage.s3 import Storage
 
 router = APIRouter(tags=["files"], responses=responses(NotAuthenticated, InvalidToken))
 
@@ -53,18 +73,37 @@ async def get_file(file: OwnedFile, session: SessionDep) -> FileRead:
     return await service.read_file(session, file.id)
 
 
+@router.patch(
+    "/files/{file_id}",
+    responses=responses(FileNotFound, FolderNotFound, NameTaken, StaleBaseRevision),
+)
+async def move_file(
+    file_id: UUID, body: NodeMove, principal: CurrentPrincipal, session: SessionDep
+) -> NodeRead:
+    """Rename a file and/or move it into `parent_path`."""
+    return await tree.move_node(session, principal.user_id, file_id, NodeKind.FILE, body)
+
+
 @router.delete(
     "/files/{file_id}", status_code=status.HTTP_204_NO_CONTENT, responses=responses(FileNotFound)
 )
-async def delete_file(file: OwnedFile, session: SessionDep, storage: StorageDep) -> Response:
-    """Delete a file: its record, every revision and the stored bytes."""
-    keys = await service.delete_file(session, file)
-    # Rows go first: a crash between the two leaves unreferenced objects, never rows that
-    # point at missing bytes.
-    await session.commit()
-    for key in keys:
-        await storage.delete(key)
-    return Response(status_code=status.HTTP_204_NO_CONTENT)
+async def trash_file(file_id: UUID, principal: CurrentPrincipal, session: SessionDep) -> None:
+    """Move a file to the trash; `DELETE /trash` or the retention period deletes it for good."""
+    await tree.trash_node(session, principal.user_id, file_id, NodeKind.FILE)
+
+
+@router.post("/files/{file_id}/restore", responses=responses(NotInTrash, NameTaken))
+async def restore_file(
+    file_id: UUID,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    body: NodeRestore | None = None,
+) -> NodeRead:
+    """Bring a file back from the trash."""
+    autorename = body.autorename if body is not None else False
+    return await tree.restore_node(
+        session, principal.user_id, file_id, NodeKind.FILE, autorename=autorename
+    )
 
 
 @router.get(
@@ -86,6 +125,14 @@ async def download_file(
     revision = await service.get_current_revision(session, file)
     if revision is None:
         raise FileNotReady("The file has no completed upload yet.")
+    return await download_answer(storage, settings, file, revision, redirect=redirect)
+
+
+async def download_answer(
+    storage: Storage, settings: Settings, file: Node, revision: FileRevision, *, redirect: bool
+) -> DownloadRead | RedirectResponse:
+    """A URL for exactly this revision's pinned version, as an attachment named like the file
+    (also for GET /files/{id}/revisions/{revision_id}/download)."""
     url = await storage.presign_get(
         revision.storage_key,
         version_id=revision.version_id,

@@ -1,10 +1,12 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from dropp.files.models import RevisionState
+from dropp.files.models import NodeKind, RevisionState
+from dropp.files.names import normalize_name, split_folder_path
 
 
 class StatusFilter(StrEnum):
@@ -41,3 +43,90 @@ class FilePage(BaseModel):
 class DownloadRead(BaseModel):
     url: str
     expires_at: datetime
+
+
+# --- the tree: folders, moves, trash ------------------------------------------------------
+
+
+def _folder_path(value: str) -> str:
+    split_folder_path(value)
+    return value
+
+
+def _new_folder_path(value: str) -> str:
+    if not split_folder_path(value):
+        raise ValueError("the top level always exists; name a folder such as /reports")
+    return value
+
+
+NodeName = Annotated[str, Field(max_length=1024), AfterValidator(normalize_name)]
+FolderPath = Annotated[str, Field(max_length=4096), AfterValidator(_folder_path)]
+
+
+class FolderCreate(BaseModel):
+    path: Annotated[str, Field(max_length=4096), AfterValidator(_new_folder_path)] = Field(
+        description="Like `mkdir -p`: `/a/b` creates `a` and `a/b`."
+    )
+
+
+class FolderRead(BaseModel):
+    folder_id: UUID
+    name: str
+    path: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class NodeRead(BaseModel):
+    """A folder or a file; the file fields are null for folders."""
+
+    id: UUID
+    kind: NodeKind
+    name: str
+    path: str
+    size: int | None = None
+    content_type: str | None = None
+    status: RevisionState | None = None
+    revision_id: UUID | None = None
+    created_at: datetime
+    updated_at: datetime
+
+
+class NodeMove(BaseModel):
+    name: NodeName | None = Field(None, description="The new name; unchanged when absent.")
+    parent_path: FolderPath | None = Field(
+        None, description="The folder to move into (`/` is the top level); unchanged when absent."
+    )
+    autorename: bool = Field(
+        False, description='Take the first free "name (2).ext" instead of answering 409.'
+    )
+    base_revision: UUID | None = Field(
+        None,
+        description="Files only: answer 409 `conflict` unless this is still the current "
+        "revision (a move cannot keep both versions).",
+    )
+
+
+class NodeRestore(BaseModel):
+    autorename: bool = Field(
+        False, description='Take the first free "name (2).ext" if the name is taken now.'
+    )
+
+
+class ChildrenPage(BaseModel):
+    items: list[NodeRead] = Field(description="Folders first, then files; each by name.")
+    next_cursor: str | None
+
+
+class TrashRead(BaseModel):
+    id: UUID
+    kind: NodeKind
+    name: str
+    original_path: str
+    trashed_at: datetime
+    purge_at: datetime = Field(description="When the sweeper deletes it for good.")
+
+
+class TrashPage(BaseModel):
+    items: list[TrashRead] = Field(description="Newest first.")
+    next_cursor: str | None

@@ -27,6 +27,8 @@ from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, Name
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, UploadPart
 from dropp.files.schemas import FilePage, FileRead, StatusFilter
 from dropp.quotas import service as quotas_service
+from dropp.sync import changes
+from dropp.sync.models import ChangeKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +47,8 @@ class NewRevision:
 
 def _sibling(owner_id: UUID, parent_id: UUID | None, name: str) -> ColumnElement[bool]:
     parent = Node.parent_id.is_(None) if parent_id is None else Node.parent_id == parent_id
-    return and_(Node.owner_id == owner_id, parent, Node.name == name)
+    # Trashed nodes have given up their names.
+    return and_(Node.owner_id == owner_id, parent, Node.name == name, Node.trashed_at.is_(None))
 
 
 async def _find_child(
@@ -67,8 +70,19 @@ async def find_folder(session: AsyncSession, owner_id: UUID, names: Sequence[str
 
 async def ensure_folder(session: AsyncSession, owner_id: UUID, names: Sequence[str]) -> UUID | None:
     """Like `mkdir -p`: the folder at `names`, created with its parents where missing."""
+    folder_id, _ = await make_folders(session, owner_id, names)
+    return folder_id
+
+
+async def make_folders(
+    session: AsyncSession, owner_id: UUID, names: Sequence[str]
+) -> tuple[UUID | None, bool]:
+    """`ensure_folder`, also telling whether the last folder was created now. Each folder
+    created goes into the change feed."""
     parent_id: UUID | None = None
+    created_last = False
     for depth, name in enumerate(names):
+        path = "/" + "/".join(names[: depth + 1])
         created = await session.scalar(
             insert(Node)
             .values(
@@ -77,14 +91,23 @@ async def ensure_folder(session: AsyncSession, owner_id: UUID, names: Sequence[s
             .on_conflict_do_nothing()
             .returning(Node.id)
         )
+        created_last = created is not None
         if created is None:
             existing = await _find_child(session, owner_id, parent_id, name)
             if existing is None or existing.kind != NodeKind.FOLDER:
-                where = "/" + "/".join(names[: depth + 1])
-                raise NotAFolder(f"{where} is a file, so it cannot hold other files.")
+                raise NotAFolder(f"{path} is a file, so it cannot hold other files.")
             created = existing.id
+        else:
+            await changes.record(
+                session,
+                user_id=owner_id,
+                node_id=created,
+                change=ChangeKind.CREATED,
+                node_kind=NodeKind.FOLDER,
+                path=path,
+            )
         parent_id = created
-    return parent_id
+    return parent_id, created_last
 
 
 def _pending_revision_sql(parent_matches: str) -> TextClause:
@@ -104,6 +127,7 @@ def _pending_revision_sql(parent_matches: str) -> TextClause:
             UNION ALL
             SELECT id, kind FROM node
             WHERE owner_id = CAST(:owner_id AS uuid) AND {parent_matches} AND name = :name
+              AND trashed_at IS NULL
         )
         INSERT INTO file_revision
             (id, node_id, storage_key, declared_size, content_type, state, upload_expires_at)
@@ -217,11 +241,23 @@ async def complete_revision(
     revision.completed_at = now
     node = await session.get(Node, revision.node_id)
     assert node is not None
+    first = node.current_revision_id is None
     node.current_revision_id = revision.id
     node.updated_at = now
     await session.flush()
     # Quota: the upload's reservation gives way to the bytes storage actually holds.
     await quotas_service.settle_revision(session, revision, kept=size)
+    await changes.record(
+        session,
+        user_id=node.owner_id,
+        node_id=node.id,
+        change=ChangeKind.CREATED if first else ChangeKind.UPDATED,
+        node_kind=node.kind,
+        path=await node_path(session, node),
+        revision_id=revision.id,
+        size=size,
+        content_hash=content_hash(revision.sha256, revision.part_size),
+    )
 
 
 async def fail_revision(session: AsyncSession, revision: FileRevision, found_size: int) -> None:
@@ -314,10 +350,14 @@ async def part_hashes(
 
 
 async def get_file(session: AsyncSession, owner_id: UUID, file_id: UUID) -> Node:
-    """The caller's file; FileNotFound for anything else, including another user's file."""
+    """The caller's live file; FileNotFound for anything else, including another user's file
+    and a file in the trash."""
     node = await session.scalar(
         select(Node).where(
-            Node.id == file_id, Node.owner_id == owner_id, Node.kind == NodeKind.FILE
+            Node.id == file_id,
+            Node.owner_id == owner_id,
+            Node.kind == NodeKind.FILE,
+            Node.trashed_at.is_(None),
         )
     )
     if node is None:
@@ -341,6 +381,16 @@ async def delete_file(session: AsyncSession, node: Node) -> list[str]:
     # The file row first, the order completion takes; then each revision is deleted in the
     # state it has at that moment, which is what the owner's quota gives back.
     await session.execute(select(Node.id).where(Node.id == node.id).with_for_update())
+    if node.current_revision_id is not None and node.trashed_at is None:
+        # A trashed file's deletion was in the feed when it went to the trash.
+        await changes.record(
+            session,
+            user_id=node.owner_id,
+            node_id=node.id,
+            change=ChangeKind.DELETED,
+            node_kind=node.kind,
+            path=await node_path(session, node),
+        )
     removed = (
         await session.execute(
             delete(FileRevision)
@@ -377,6 +427,14 @@ def _listing() -> tuple[Select[Node, FileRevision], type[FileRevision]]:
     shown = aliased(FileRevision, representative)
     query = select(Node, shown).join(representative, true()).where(Node.kind == NodeKind.FILE)
     return query, shown
+
+
+async def node_path(session: AsyncSession, node: Node) -> str:
+    """The node's absolute path, such as /reports/2026/q1.pdf."""
+    parent_path = ""
+    if node.parent_id is not None:
+        parent_path = (await folder_paths(session, {node.parent_id}))[node.parent_id]
+    return f"{parent_path}/{node.name}"
 
 
 async def folder_paths(session: AsyncSession, folder_ids: set[UUID]) -> dict[UUID, str]:
@@ -456,7 +514,7 @@ async def list_files(
 ) -> FilePage:
     """The owner's files, newest first; only those directly in `folder_id` when `in_folder`."""
     query, shown = _listing()
-    query = query.where(Node.owner_id == owner_id)
+    query = query.where(Node.owner_id == owner_id, Node.trashed_at.is_(None))
     if in_folder:
         query = query.where(
             Node.parent_id.is_(None) if folder_id is None else Node.parent_id == folder_id

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 else:
     S3Client = Any
 
+# The most one CopyObject may copy; larger objects are copied in ranges of this size.
+COPY_PART_BYTES = 5 * 1024**3
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchVersion"})
 NO_SUCH_UPLOAD = "NoSuchUpload"
 # What CompleteMultipartUpload answers when the parts are not what it is told they are.
@@ -466,6 +468,73 @@ class Storage:
                 return False
             raise StorageError(f"aborting multipart upload of {key} failed: {error}") from error
         return True
+
+    async def copy_version(
+        self,
+        source_key: str,
+        version_id: str,
+        key: str,
+        *,
+        size: int,
+        content_type: str,
+        part_size: int = COPY_PART_BYTES,
+    ) -> ObjectHead:
+        """Copy one stored version to a new key inside storage (no bytes pass through here);
+        returns the new object. Above `part_size` (5 GiB, storage's limit for one copy) it is
+        a multipart copy of `part_size` ranges."""
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": source_key, "VersionId": version_id}
+        try:
+            if size <= part_size:
+                await self.client.copy_object(
+                    Bucket=self.bucket,
+                    Key=key,
+                    CopySource=source,  # type: ignore[arg-type]
+                    ContentType=content_type,
+                    MetadataDirective="REPLACE",
+                )
+            else:
+                await self._copy_in_parts(source, key, size, content_type, part_size)
+        except ClientError as error:
+            raise StorageError(f"copying {source_key} to {key} failed: {error}") from error
+        # The new key has this one version: what storage reports is what to pin.
+        found = await self.head(key)
+        if found is None:
+            raise StorageError(f"copying {source_key} to {key} left no object")
+        return found
+
+    async def _copy_in_parts(
+        self, source: dict[str, str], key: str, size: int, content_type: str, part_size: int
+    ) -> None:
+        """A copy too large for one CopyObject: a multipart upload of source ranges."""
+        upload_id = await self.create_multipart(key, content_type=content_type, checksums=False)
+        parts: list[PartToAssemble] = []
+        try:
+            for number, start in enumerate(range(0, size, part_size), start=1):
+                end = min(start + part_size, size) - 1
+                part = await self.client.upload_part_copy(
+                    Bucket=self.bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    CopySource=source,  # type: ignore[arg-type]
+                    CopySourceRange=f"bytes={start}-{end}",
+                )
+                etag = part.get("CopyPartResult", {}).get("ETag", "")
+                parts.append(PartToAssemble(number, etag.strip('"'), None))
+            await self.complete_multipart(key, upload_id, parts)
+        except BaseException:
+            await self.abort_multipart_upload(key, upload_id)
+            raise
+
+    async def delete_version(self, key: str, version_id: str) -> None:
+        """Delete exactly this version of `key`; one already gone is not an error."""
+        try:
+            await self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
+        except ClientError as error:
+            if not _is_missing(error):
+                raise StorageError(
+                    f"deleting {key} version {version_id} failed: {error}"
+                ) from error
 
 
 def _client_config(settings: Settings) -> Config:

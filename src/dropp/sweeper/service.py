@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
 from dropp.storage.s3 import Storage
-from dropp.sweeper import files, housekeeping, storage_scan, uploads
+from dropp.sweeper import changes, files, housekeeping, revisions, storage_scan, trash, uploads
 from dropp.sweeper.summary import SweepSummary
 
 logger = logging.getLogger(__name__)
@@ -32,6 +32,16 @@ async def sweep(
 
     removed, errors = await files.remove_expired_files(sessionmaker, storage, now)
     summary.files_expired += removed
+    summary.errors += errors
+
+    pruned, errors = await revisions.prune_revisions(sessionmaker, storage, settings, now)
+    summary.revisions_pruned += pruned
+    summary.errors += errors
+
+    purged, errors = await trash.purge_old_trash(
+        sessionmaker, storage, now - timedelta(days=settings.trash_retention_days)
+    )
+    summary.trash_purged += purged
     summary.errors += errors
 
     try:
@@ -59,6 +69,15 @@ async def sweep(
         summary.stale_rows_deleted += rows
     except Exception:
         logger.exception("sweeper: deleting stale rows failed; retried next sweep")
+        summary.errors += 1
+
+    try:
+        # Counted with the other stale rows; the log line says how many were feed entries.
+        summary.stale_rows_deleted += await changes.prune_changes(
+            sessionmaker, now - timedelta(days=settings.change_retention_days)
+        )
+    except Exception:
+        logger.exception("sweeper: pruning the change feed failed; retried next sweep")
         summary.errors += 1
 
     logger.info("sweeper: sweep done (%s)", summary.describe())

@@ -10,6 +10,8 @@ class SweepSummary:
     multipart_uploads_aborted: int = 0
     orphan_objects_deleted: int = 0
     files_expired: int = 0
+    revisions_pruned: int = 0
+    trash_purged: int = 0
     idempotency_keys_deleted: int = 0
     stale_rows_deleted: int = 0
     errors: int = 0

@@ -9,6 +9,7 @@ from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 from dropp.files.errors import NameTaken, NotAFolder
+from dropp.files.revision_errors import RevisionConflict
 from dropp.files.schemas import FileRead
 from dropp.idempotency import service as idempotency_service
 from dropp.idempotency.dependencies import IdempotencyClaim
@@ -45,6 +46,7 @@ from dropp.uploads.schemas import (
     PartUrlsRead,
     StoredPartsRead,
     UploadComplete,
+    UploadCompleteRead,
     UploadCreate,
     UploadRead,
 )
@@ -70,6 +72,7 @@ router = APIRouter(
             InvalidIdempotencyKey,
             IdempotencyKeyReused,
             IdempotencyKeyInFlight,
+            RevisionConflict,
         ),
     },
 )
@@ -178,18 +181,25 @@ async def cancel_upload(
 
 @router.post(
     "/{file_id}/complete",
-    responses=responses(
-        UploadNotFound,
-        UploadAmbiguous,
-        UploadIncomplete,
-        UploadSizeMismatch,
-        UploadPartSizeMismatch,
-        UploadPartsMismatch,
-        UploadChecksumMismatch,
-        UploadFailed,
-        UploadExpired,
-        StorageVersioningDisabled,
-    ),
+    # Not a response model: only a conflicted copy's answer has `conflict`, every other is
+    # exactly GET /files/{id}'s.
+    response_model=None,
+    responses={
+        200: {"model": UploadCompleteRead, "description": "The file; `conflict` if a copy."},
+        **responses(
+            UploadNotFound,
+            UploadAmbiguous,
+            UploadIncomplete,
+            UploadSizeMismatch,
+            UploadPartSizeMismatch,
+            UploadPartsMismatch,
+            UploadChecksumMismatch,
+            UploadFailed,
+            UploadExpired,
+            StorageVersioningDisabled,
+            RevisionConflict,
+        ),
+    },
 )
 async def complete_upload(
     file_id: UUID,

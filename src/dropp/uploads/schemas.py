@@ -5,7 +5,9 @@ from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from dropp.files.conflicts import ConflictMode
 from dropp.files.names import normalize_name, split_folder_path
+from dropp.files.schemas import FileRead
 from dropp.uploads.hashing import MAX_PARTS, MAX_PARTS_PER_CALL, normalize_sha256
 
 # RFC 6838 type/subtype, optionally with a charset; anything richer is refused rather than
@@ -36,6 +38,16 @@ Sha256 = Annotated[str, Field(min_length=44, max_length=64), AfterValidator(norm
 PartNumber = Annotated[int, Field(ge=1, le=MAX_PARTS)]
 
 
+def _device(value: str) -> str:
+    # It goes into conflicted copies' names, so it must be a valid piece of a name.
+    if not value.isprintable() or "/" in value or "\\" in value or not value.strip():
+        raise ValueError("a device name is printable text without '/' or '\\'")
+    return value.strip()
+
+
+DeviceName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_device)]
+
+
 class UploadCreate(BaseModel):
     filename: FileName
     size: int | None = Field(
@@ -58,6 +70,22 @@ class UploadCreate(BaseModel):
         None,
         description="The file's SHA-256 (hex or base64); storage refuses other bytes. For a "
         "multipart upload, the parts hash: SHA-256 over each part's SHA-256.",
+    )
+
+    # Sync: who writes, and what the client last saw of the file (see the README's conflicts).
+    device: DeviceName | None = Field(
+        None, description="A short name for the client's device; conflicted copies show it."
+    )
+    base_revision: UUID | None = Field(
+        None,
+        description="The revision the client last saw of this file; absent: no opinion, the "
+        "upload becomes the newest revision whatever changed meanwhile.",
+    )
+    conflict: ConflictMode = Field(
+        ConflictMode.KEEP_BOTH,
+        description="When the file changed since `base_revision`: `keep_both` stores these "
+        "bytes as a conflicted copy beside it, `overwrite` makes them the newest revision "
+        "anyway, `fail` answers 409 `revision_conflict` and stores nothing.",
     )
 
     @model_validator(mode="after")
@@ -152,3 +180,16 @@ class UploadRead(BaseModel):
     content_type: str
     upload: Annotated[PresignedForm | MultipartPlan, Field(discriminator="kind")] | None
     expires_at: datetime | None
+
+
+class ConflictRead(BaseModel):
+    """The upload's file had changed since its `base_revision`: these bytes were kept beside
+    it as a conflicted copy (the file this answer describes)."""
+
+    kind: Literal["keep_both"] = "keep_both"
+    original_file_id: UUID
+    current_revision: UUID = Field(description="The original file's revision, untouched.")
+
+
+class UploadCompleteRead(FileRead):
+    conflict: ConflictRead | None = None

@@ -10,10 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.tokens import AccessClaims
 from dropp.core.config import Settings
+from dropp.files import conflicts
 from dropp.files import expiry as file_expiry
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, RevisionState
 from dropp.files.names import split_folder_path
+from dropp.files.revision_errors import RevisionConflictDiscarded
 from dropp.files.schemas import FileRead
 from dropp.quotas import service as quotas_service
 from dropp.roles import service as roles_service
@@ -32,7 +34,15 @@ from dropp.uploads.errors import (
 )
 from dropp.uploads.hashing import part_count_for, part_size_for
 from dropp.uploads.lookup import locate_upload
-from dropp.uploads.schemas import MultipartPlan, PartRef, PresignedForm, UploadCreate, UploadRead
+from dropp.uploads.schemas import (
+    ConflictRead,
+    MultipartPlan,
+    PartRef,
+    PresignedForm,
+    UploadCompleteRead,
+    UploadCreate,
+    UploadRead,
+)
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 SINGLE_POST_MAX_BYTES = 5 * 1024**3
@@ -111,6 +121,11 @@ async def start_upload(
                 upload=None,
                 expires_at=None,
             )
+    # --- sync conflicts: `fail` answers before any bytes are sent (complete judges again) ---
+    await conflicts.check_at_init(
+        session, owner_id, parent_id, body.filename, body.base_revision, body.conflict
+    )
+    # --- end sync conflicts ---
     window = (
         settings.upload_post_ttl_seconds
         if part_size is None
@@ -133,6 +148,13 @@ async def start_upload(
     )
     if file_expires_at is not None:
         await files_service.set_expiry(session, revision.file_id, file_expires_at)
+    await conflicts.set_sync_details(
+        session,
+        revision.id,
+        device=body.device,
+        base_revision_id=body.base_revision,
+        mode=body.conflict,
+    )
     # Quota: the revision holds its declared size, or without one the most the form may take
     # (capped at what the quota leaves), until it completes, fails, expires or is deleted.
     max_bytes = await quotas_service.reserve_upload(
@@ -185,7 +207,8 @@ async def complete_upload(
     """Make the upload the file's current revision if storage holds exactly what was declared.
 
     Idempotent: completing again reports the same outcome. The row lock makes concurrent calls
-    produce a single transition.
+    produce a single transition. An upload whose `base_revision` is no longer the file's
+    current one is a conflict, settled by its mode (see `_settle_conflict`).
     """
     revision = await locate_upload(session, owner_id, file_id, upload_id)
     match revision.state:
@@ -237,6 +260,7 @@ async def complete_upload(
         await files_service.discard_revision(session, revision)
         await storage.delete(revision.storage_key)
         return await files_service.read_file(session, file_id)
+    conflict = await _settle_conflict(session, storage, revision)
     await files_service.complete_revision(
         session,
         revision,
@@ -245,7 +269,45 @@ async def complete_upload(
         version_id=found.version_id,
         content_type=found.content_type,
     )
-    return await files_service.read_file(session, file_id)
+    read = await files_service.read_file(session, revision.node_id)
+    if conflict is None:
+        return read
+    return UploadCompleteRead(**read.model_dump(), conflict=conflict)
+
+
+# --- sync conflicts -------------------------------------------------------------------------
+
+
+async def _settle_conflict(
+    session: AsyncSession, storage: Storage, revision: FileRevision
+) -> ConflictRead | None:
+    """Judge the upload against the file's current revision, under the file's row lock (taken
+    by `locate_upload`), so of two uploads from one base exactly one finds it unchanged.
+
+    `fail`: the upload is discarded and 409. `keep_both`: its revision moves to a conflicted
+    copy beside the file, returned. `overwrite`, no base, or no change: None, complete as usual.
+    """
+    node = await session.get(Node, revision.node_id)
+    assert node is not None
+    if not conflicts.is_stale(node.current_revision_id, revision.base_revision_id):
+        return None
+    assert node.current_revision_id is not None
+    match revision.conflict_mode:
+        case conflicts.ConflictMode.FAIL:
+            await files_service.discard_revision(session, revision)
+            # Gone from the session too, so a caller holding it (the sweeper) writes no more.
+            session.expunge(revision)
+            await storage.delete(revision.storage_key)
+            raise conflicts.conflict_error(RevisionConflictDiscarded, node.current_revision_id)
+        case conflicts.ConflictMode.KEEP_BOTH:
+            await conflicts.move_to_conflicted_copy(
+                session, node, revision, datetime.now(UTC).date()
+            )
+            return ConflictRead(original_file_id=node.id, current_revision=node.current_revision_id)
+    return None
+
+
+# --- end sync conflicts ---------------------------------------------------------------------
 
 
 def _checksum_differs(revision: FileRevision, found: ObjectHead) -> bool:

@@ -1,0 +1,406 @@
+"""The sync feed and folder listings on a large account, on a throwaway embedded stack.
+
+    python bench/sync.py                 # about 2 minutes
+    python bench/sync.py --help
+
+Seeds one account straight into PostgreSQL (COPY; no stored objects) with 10,000 files in
+1,000 folders, then grows it to 100,000 files in the same folders, and at each size times
+1,000-entry pages served by `dropp serve`: the change feed from a cursor in the middle of the
+account's history, the first page of a snapshot, and a folder listing (the top level, which
+holds the 1,000 folders). Times are measured on the client over loopback with a keep-alive
+connection, one request at a time: server time plus a loopback round trip, an upper bound on
+server time. Figures are reported against targets; nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg  # type: ignore[import-untyped]
+import httpx
+from pydantic import BaseModel
+from run import (
+    HOST,
+    free_port,
+    login,
+    machine_header,
+    progress,
+    server_env,
+    start_server,
+    table,
+    verdict,
+)
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from dropp.core import migrations
+from dropp.core.config import Settings
+from dropp.embedded.stack import prepare_bucket, run_embedded_stack
+from dropp.files import tree
+from dropp.sync import cursors
+from dropp.sync import service as sync_service
+from dropp.sync.service import cursor_key
+
+FOLDERS = 1000
+SIZES = (10_000, 100_000)
+PAGE = 1000
+TARGET_P50_MS = 20.0
+# p50 at 100k files within this factor of p50 at 10k counts as flat.
+FLAT_RATIO = 1.5
+CASES = ("feed page (from the middle)", "snapshot, first page", "folder listing (1,000 folders)")
+
+
+def connect_options(settings: Settings) -> dict[str, Any]:
+    engine = create_async_engine(settings.async_database_url)
+    _, options = engine.dialect.create_connect_args(engine.url)
+    return dict(options)
+
+
+async def seed_folders(connection: Any, user_id: uuid.UUID) -> list[uuid.UUID]:
+    folders = [uuid.uuid4() for _ in range(FOLDERS)]
+    await connection.copy_records_to_table(
+        "node",
+        records=[(f, user_id, None, "folder", f"folder{n:04d}") for n, f in enumerate(folders)],
+        columns=["id", "owner_id", "parent_id", "kind", "name"],
+    )
+    await connection.copy_records_to_table(
+        "change",
+        records=[
+            (user_id, f, "created", "folder", f"/folder{n:04d}") for n, f in enumerate(folders)
+        ],
+        columns=["user_id", "node_id", "change", "node_kind", "path"],
+    )
+    return folders
+
+
+async def seed_files(
+    connection: Any, user_id: uuid.UUID, folders: list[uuid.UUID], start: int, stop: int
+) -> None:
+    """Files number `start` to `stop - 1`, spread over the folders, each with one complete
+    revision and its `created` change, as completed uploads leave them."""
+    nodes, revisions, changes = [], [], []
+    expires = datetime.now(UTC) + timedelta(days=1)
+    for n in range(start, stop):
+        folder = n % FOLDERS
+        node_id, revision_id = uuid.uuid4(), uuid.uuid4()
+        name = f"file{n:06d}.txt"
+        digest = uuid.uuid4().bytes * 2
+        nodes.append((node_id, user_id, folders[folder], "file", name))
+        revisions.append(
+            (
+                revision_id,
+                node_id,
+                f"bench/{revision_id}",
+                100,
+                100,
+                "text/plain",
+                digest,
+                "complete",
+                expires,
+                datetime.now(UTC),
+            )
+        )
+        changes.append(
+            (
+                user_id,
+                node_id,
+                "created",
+                "file",
+                f"/folder{folder:04d}/{name}",
+                revision_id,
+                100,
+                f"sha256:{digest.hex()}",
+            )
+        )
+    async with connection.transaction():
+        await connection.copy_records_to_table(
+            "node", records=nodes, columns=["id", "owner_id", "parent_id", "kind", "name"]
+        )
+        await connection.copy_records_to_table(
+            "file_revision",
+            records=revisions,
+            columns=[
+                "id",
+                "node_id",
+                "storage_key",
+                "declared_size",
+                "size",
+                "content_type",
+                "sha256",
+                "state",
+                "upload_expires_at",
+                "completed_at",
+            ],
+        )
+        await connection.execute(
+            """
+            UPDATE node SET current_revision_id = file_revision.id
+            FROM file_revision
+            WHERE file_revision.node_id = node.id AND node.owner_id = $1
+              AND node.current_revision_id IS NULL
+            """,
+            user_id,
+        )
+        await connection.copy_records_to_table(
+            "change",
+            records=changes,
+            columns=[
+                "user_id",
+                "node_id",
+                "change",
+                "node_kind",
+                "path",
+                "revision_id",
+                "size",
+                "content_hash",
+            ],
+        )
+    await connection.execute("ANALYZE node; ANALYZE file_revision; ANALYZE change")
+
+
+async def seed(
+    settings: Settings, user_id: uuid.UUID, folders: list[uuid.UUID] | None, start: int, stop: int
+) -> list[uuid.UUID]:
+    connection = await asyncpg.connect(**connect_options(settings))
+    try:
+        if folders is None:
+            folders = await seed_folders(connection, user_id)
+        await seed_files(connection, user_id, folders, start, stop)
+        return folders
+    finally:
+        await connection.close()
+
+
+async def plans(settings: Settings, user_id: uuid.UUID, middle: int) -> list[tuple[str, str]]:
+    """What PostgreSQL does for the feed and snapshot pages: each should be an index scan."""
+    connection = await asyncpg.connect(**connect_options(settings))
+    try:
+        found = []
+        for label, query in (
+            (
+                "feed page",
+                f"SELECT * FROM change WHERE user_id = $1 AND id > $2 ORDER BY id LIMIT {PAGE + 1}",
+            ),
+            (
+                "snapshot page",
+                "SELECT * FROM node LEFT JOIN file_revision "
+                "ON file_revision.id = node.current_revision_id "
+                "WHERE node.owner_id = $1 AND node.trashed_at IS NULL "
+                "AND (node.kind = 'folder' OR node.current_revision_id IS NOT NULL) "
+                f"ORDER BY node.created_at, node.id LIMIT {PAGE + 1}",
+            ),
+        ):
+            arguments = (user_id, middle) if "$2" in query else (user_id,)
+            rows = await connection.fetch(f"EXPLAIN {query}", *arguments)
+            plan = " / ".join(row[0].strip() for row in rows[:3])
+            found.append((label, plan[:110]))
+        return found
+    finally:
+        await connection.close()
+
+
+async def feed_middle(settings: Settings, user_id: uuid.UUID) -> int:
+    connection = await asyncpg.connect(**connect_options(settings))
+    try:
+        low, high = await connection.fetchrow(
+            "SELECT min(id), max(id) FROM change WHERE user_id = $1", user_id
+        )
+        return int((low + high) // 2)
+    finally:
+        await connection.close()
+
+
+def timed(
+    api: httpx.Client,
+    path: str,
+    params: dict[str, Any],
+    count: int,
+    warmup: int,
+    expected_entries: int,
+) -> tuple[float, float]:
+    samples = []
+    for n in range(warmup + count):
+        started = time.perf_counter()
+        answer = api.get(path, params=params)
+        elapsed = (time.perf_counter() - started) * 1000
+        if answer.status_code != 200:
+            raise RuntimeError(f"GET {path} answered {answer.status_code}: {answer.text[:300]}")
+        body = answer.json()
+        entries = len(body.get("changes", body.get("items", [])))
+        if entries != expected_entries:
+            raise RuntimeError(f"GET {path} gave {entries} entries, not {expected_entries}")
+        if n >= warmup:
+            samples.append(elapsed)
+    return percentiles(samples)
+
+
+async def in_process(
+    settings: Settings, user_id: uuid.UUID, feed_cursor: str, count: int, warmup: int
+) -> dict[str, tuple[float, float]]:
+    """The same pages built by the service functions the routes call, in this process: the
+    database round trips, the page and its JSON, without HTTP, auth or the server's loop."""
+    engine = create_async_engine(settings.async_database_url)
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    key = cursor_key(settings)
+
+    async def feed(session: AsyncSession) -> BaseModel:
+        return await sync_service.changes_page(session, key, user_id, feed_cursor, PAGE)
+
+    async def snapshot(session: AsyncSession) -> BaseModel:
+        return await sync_service.changes_page(session, key, user_id, None, PAGE)
+
+    async def listing(session: AsyncSession) -> BaseModel:
+        return await tree.list_children(session, user_id, None, cursor=None, limit=PAGE)
+
+    found = {}
+    try:
+        for label, build in zip(CASES, (feed, snapshot, listing), strict=True):
+            samples = []
+            for n in range(warmup + count):
+                started = time.perf_counter()
+                async with sessionmaker() as session:
+                    (await build(session)).model_dump_json()
+                if n >= warmup:
+                    samples.append((time.perf_counter() - started) * 1000)
+            found[label] = percentiles(samples)
+    finally:
+        await engine.dispose()
+    return found
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    samples = sorted(samples)
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.99))]
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--requests", type=int, default=50, help="measured requests per case")
+    parser.add_argument("--warmup", type=int, default=5, help="unmeasured requests per case")
+    return parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
+    print(machine_header(), flush=True)
+    with contextlib.ExitStack() as stack:
+        workdir = Path(tempfile.mkdtemp(prefix="dropp-bench-sync-"))
+        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        progress(f"starting the embedded stack in {workdir}")
+        base = Settings(
+            _env_file=None,
+            DROPP_DATA_DIR=workdir / "data",
+            database_url=None,
+            s3_endpoint_url=None,
+            s3_public_endpoint_url=None,
+            secret_key=None,
+            aws_access_key_id=None,
+            aws_secret_access_key=None,
+            aws_s3_bucket="dropp-bench",
+        )
+        settings = stack.enter_context(run_embedded_stack(base, database="dropp_bench"))
+        migrations.upgrade(settings)
+        prepare_bucket(settings)
+        port = free_port()
+        dropp = stack.enter_context(
+            start_server(
+                "dropp",
+                [sys.executable, "-m", "dropp", "serve", "--host", HOST, "--port", str(port)],
+                port,
+                server_env(settings),
+                workdir,
+            )
+        )
+        token = login(dropp)
+        api = stack.enter_context(
+            httpx.Client(
+                base_url=dropp.base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+            )
+        )
+        user_id = uuid.UUID(api.get("/me").json()["id"])
+        key = cursor_key(settings)
+
+        rows: list[list[str]] = []
+        p50s: dict[str, list[float]] = {}
+        folders: list[uuid.UUID] | None = None
+        seeded = 0
+        plan_rows: list[tuple[str, str]] = []
+        for size in SIZES:
+            progress(f"seeding {size:,} files in {FOLDERS:,} folders")
+            started = time.perf_counter()
+            folders = asyncio.run(seed(settings, user_id, folders, seeded, size))
+            seeded = size
+            progress(f"seeded in {time.perf_counter() - started:.1f} s; measuring")
+            middle = asyncio.run(feed_middle(settings, user_id))
+            feed_cursor = cursors.encode(key, user_id, cursors.FeedCursor(middle))
+            requests = (
+                ("/sync/changes", {"cursor": feed_cursor, "limit": PAGE}),
+                ("/sync/changes", {"limit": PAGE}),
+                ("/folders", {"path": "/", "limit": PAGE}),
+            )
+            served = asyncio.run(
+                in_process(settings, user_id, feed_cursor, args.requests, args.warmup)
+            )
+            for label, (path, params) in zip(CASES, requests, strict=True):
+                p50, p99 = timed(api, path, params, args.requests, args.warmup, PAGE)
+                own50, own99 = served[label]
+                p50s.setdefault(label, []).append(own50)
+                rows.append(
+                    [label, f"{size:,}", f"{p50:.1f}", f"{p99:.1f}", f"{own50:.1f}", f"{own99:.1f}"]
+                )
+                progress(
+                    f"{label}, {size:,} files: HTTP p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
+                    f"in-process p50 {own50:.1f} ms, p99 {own99:.1f} ms"
+                )
+            plan_rows = asyncio.run(plans(settings, user_id, middle))
+
+        print()
+        print(
+            table(
+                f"Sync pages of {PAGE:,} entries, {args.requests} requests each, ms on loopback",
+                ["case", "files", "HTTP p50", "HTTP p99", "in-process p50", "in-process p99"],
+                rows,
+            )
+        )
+        verdicts = []
+        for label, (small, large) in p50s.items():
+            flat = large <= small * FLAT_RATIO
+            verdicts.append(
+                [
+                    label,
+                    f"{large:.1f}",
+                    verdict(max(small, large) <= TARGET_P50_MS),
+                    f"{large / small:.2f}x",
+                    verdict(flat),
+                ]
+            )
+        print()
+        print(
+            table(
+                f"Targets: p50 <= {TARGET_P50_MS:.0f} ms, 100k/10k p50 <= {FLAT_RATIO}x",
+                ["case", "in-process p50 at 100k", "p50 target", "growth", "flat"],
+                verdicts,
+            )
+        )
+        print()
+        print(table("Query plans at 100k files (first lines)", ["query", "plan"], plan_rows))
+        progress("stopping")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    run(parse_args(argv))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from dropp.uploads.schemas import DeviceName
+
+
+class RevisionRead(BaseModel):
+    revision_id: UUID
+    size: int
+    content_hash: str | None = Field(
+        None, description="As on the file: null unless the upload declared a verified hash."
+    )
+    content_type: str
+    created_at: datetime
+    completed_at: datetime
+    device: str | None = Field(None, description="The device that made it, as its client said.")
+    current: bool = Field(description="Whether downloads of the file serve this revision.")
+
+
+class RevisionPage(BaseModel):
+    revisions: list[RevisionRead]
+    next_cursor: str | None
+
+
+class RevisionRestore(BaseModel):
+    device: DeviceName | None = Field(
+        None, description="The device asking for the restore, recorded on the new revision."
+    )

@@ -1,0 +1,626 @@
+"""The shape of a user's tree: folders, renames and moves, the trash and restoring from it."""
+
+import base64
+import json
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    case,
+    delete,
+    func,
+    select,
+    text,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
+from dropp.files import service
+from dropp.files.errors import (
+    BaseRevisionOnFolder,
+    FileNotFound,
+    FolderNotFound,
+    InvalidCursor,
+    MoveIntoItself,
+    NameTaken,
+    NotInTrash,
+    StaleBaseRevision,
+)
+from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
+from dropp.files.names import MAX_NAME_BYTES, split_folder_path
+from dropp.files.schemas import (
+    ChildrenPage,
+    FolderRead,
+    NodeMove,
+    NodeRead,
+    TrashPage,
+    TrashRead,
+)
+from dropp.sync import changes
+from dropp.sync.models import ChangeKind
+
+# "TREE": the first key of the per-user advisory lock that structural changes take.
+TREE_LOCK_NAMESPACE = 0x54524545
+# How often a move retries autorename when a concurrent writer takes the name it picked.
+AUTORENAME_ATTEMPTS = 5
+
+# Every live node under the root, with the root; nodes trashed earlier stay where they are.
+TRASH_SUBTREE = text(
+    """
+    WITH RECURSIVE subtree(id) AS (
+        SELECT id FROM node WHERE id = :root_id
+        UNION ALL
+        SELECT node.id FROM node JOIN subtree ON node.parent_id = subtree.id
+        WHERE node.trashed_at IS NULL
+    )
+    UPDATE node SET trashed_at = :now, trash_root = (node.id = :root_id)
+    FROM subtree WHERE node.id = subtree.id
+    """
+)
+
+# The root and exactly the nodes trashed with it: the same moment, reached through nodes
+# trashed at that moment.
+RESTORE_SUBTREE = text(
+    """
+    WITH RECURSIVE subtree(id) AS (
+        SELECT id FROM node WHERE id = :root_id
+        UNION ALL
+        SELECT node.id FROM node JOIN subtree ON node.parent_id = subtree.id
+        WHERE node.trashed_at = :trashed_at
+    )
+    UPDATE node SET trashed_at = NULL, trash_root = false
+    FROM subtree WHERE node.id = subtree.id
+    """
+)
+
+# Everything under the roots, whatever its state: purging a folder purges all it holds.
+WHOLE_SUBTREES = text(
+    """
+    WITH RECURSIVE subtree(id, kind) AS (
+        SELECT id, kind FROM node WHERE id = ANY(:root_ids)
+        UNION
+        SELECT node.id, node.kind FROM node JOIN subtree ON node.parent_id = subtree.id
+    )
+    SELECT id, kind FROM subtree
+    """
+)
+
+ANCESTORS = text(
+    """
+    WITH RECURSIVE chain(id, parent_id) AS (
+        SELECT id, parent_id FROM node WHERE id = :start_id
+        UNION ALL
+        SELECT node.id, node.parent_id FROM node JOIN chain ON node.id = chain.parent_id
+    )
+    SELECT id FROM chain
+    """
+)
+
+
+async def _lock_tree(session: AsyncSession, owner_id: UUID) -> None:
+    # One structural change of a user's tree at a time, until the transaction ends: a move
+    # racing a trash could otherwise leave a live node inside a trashed folder, and two
+    # crossing folder moves could each pass the cycle check. Uploads do not take it.
+    await session.execute(
+        select(func.pg_advisory_xact_lock(TREE_LOCK_NAMESPACE, func.hashtext(str(owner_id))))
+    )
+
+
+def _in_parent(parent_id: UUID | None) -> ColumnElement[bool]:
+    return Node.parent_id.is_(None) if parent_id is None else Node.parent_id == parent_id
+
+
+async def _live_child(
+    session: AsyncSession, owner_id: UUID, parent_id: UUID | None, name: str
+) -> Node | None:
+    return await session.scalar(
+        select(Node).where(
+            Node.owner_id == owner_id,
+            _in_parent(parent_id),
+            Node.name == name,
+            Node.trashed_at.is_(None),
+        )
+    )
+
+
+def _not_found(kind: NodeKind) -> FileNotFound | FolderNotFound:
+    if kind == NodeKind.FILE:
+        return FileNotFound("There is no such file.")
+    return FolderNotFound("There is no such folder.")
+
+
+async def _lock_live(session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind) -> Node:
+    node = await session.scalar(
+        select(Node)
+        .where(
+            Node.id == node_id,
+            Node.owner_id == owner_id,
+            Node.kind == kind,
+            Node.trashed_at.is_(None),
+        )
+        .with_for_update()
+    )
+    if node is None:
+        raise _not_found(kind)
+    return node
+
+
+async def get_folder(session: AsyncSession, owner_id: UUID, folder_id: UUID) -> Node:
+    """The caller's live folder; FolderNotFound for anything else."""
+    node = await session.scalar(
+        select(Node).where(
+            Node.id == folder_id,
+            Node.owner_id == owner_id,
+            Node.kind == NodeKind.FOLDER,
+            Node.trashed_at.is_(None),
+        )
+    )
+    if node is None:
+        raise FolderNotFound("There is no such folder.")
+    return node
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+async def _representative(session: AsyncSession, node: Node) -> FileRevision | None:
+    """The revision a file shows: its current one, else its newest upload."""
+    if node.kind != NodeKind.FILE:
+        return None
+    return await session.scalar(
+        select(FileRevision)
+        .where(FileRevision.node_id == node.id)
+        .order_by(
+            (FileRevision.id == node.current_revision_id).desc(), FileRevision.created_at.desc()
+        )
+        .limit(1)
+    )
+
+
+def _node_read(node: Node, revision: FileRevision | None, parent_path: str) -> NodeRead:
+    file_fields: dict[str, Any] = {}
+    if revision is not None:
+        complete = revision.state == RevisionState.COMPLETE
+        file_fields = {
+            "size": revision.size if complete else revision.declared_size,
+            "content_type": revision.content_type,
+            "status": revision.state,
+            "revision_id": revision.id,
+        }
+    return NodeRead(
+        id=node.id,
+        kind=node.kind,
+        name=node.name,
+        path=f"{parent_path}/{node.name}",
+        created_at=node.created_at,
+        updated_at=node.updated_at,
+        **file_fields,
+    )
+
+
+def _child_read(row: Row[Any], parent_path: str) -> NodeRead:
+    file_fields: dict[str, Any] = {}
+    if row.revision_id is not None:
+        complete = row.state == RevisionState.COMPLETE
+        file_fields = {
+            "size": row.size if complete else row.declared_size,
+            "content_type": row.content_type,
+            "status": row.state,
+            "revision_id": row.revision_id,
+        }
+    return NodeRead(
+        id=row.id,
+        kind=row.kind,
+        name=row.name,
+        path=f"{parent_path}/{row.name}",
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        **file_fields,
+    )
+
+
+async def read_node(session: AsyncSession, node: Node) -> NodeRead:
+    parent_path = ""
+    if node.parent_id is not None:
+        parent_path = (await service.folder_paths(session, {node.parent_id}))[node.parent_id]
+    return _node_read(node, await _representative(session, node), parent_path)
+
+
+def _encode_children_cursor(rank: int, name: str, node_id: UUID) -> str:
+    raw = json.dumps([rank, name, str(node_id)], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_children_cursor(cursor: str) -> tuple[int, str, UUID]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        rank, name, node_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if rank not in (0, 1) or not isinstance(name, str):
+            raise ValueError("not a children cursor")
+        return rank, name, UUID(node_id)
+    except (ValueError, TypeError) as error:
+        raise InvalidCursor("The cursor is not one this server issued.") from error
+
+
+async def list_children(
+    session: AsyncSession,
+    owner_id: UUID,
+    folder_id: UUID | None,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> ChildrenPage:
+    """The live folders, then the live files, directly in `folder_id`; each by name."""
+    candidate = aliased(FileRevision)
+    # Columns, not ORM objects: a page is up to a thousand rows, and building entities for
+    # them cost more than the query itself.
+    shown = (
+        select(
+            candidate.id,
+            candidate.state,
+            candidate.size,
+            candidate.declared_size,
+            candidate.content_type,
+        )
+        .where(candidate.node_id == Node.id)
+        .order_by((candidate.id == Node.current_revision_id).desc(), candidate.created_at.desc())
+        .limit(1)
+        .lateral("shown")
+    )
+    rank = case((Node.kind == NodeKind.FOLDER, 0), else_=1)
+    # Code-point order: the same for every client and locale, and what the cursor compares.
+    name_key = Node.name.collate("C")
+    query = (
+        select(
+            Node.id,
+            Node.kind,
+            Node.name,
+            Node.created_at,
+            Node.updated_at,
+            shown.c.id.label("revision_id"),
+            shown.c.state,
+            shown.c.size,
+            shown.c.declared_size,
+            shown.c.content_type,
+        )
+        .outerjoin(shown, true())
+        .where(Node.owner_id == owner_id, _in_parent(folder_id), Node.trashed_at.is_(None))
+    )
+    if cursor is not None:
+        last_rank, last_name, last_id = _decode_children_cursor(cursor)
+        query = query.where(tuple_(rank, name_key, Node.id) > tuple_(last_rank, last_name, last_id))
+    query = query.order_by(rank, name_key, Node.id).limit(limit + 1)
+    rows = (await session.execute(query)).all()
+    page = rows[:limit]
+    parent_path = ""
+    if folder_id is not None:
+        parent_path = (await service.folder_paths(session, {folder_id}))[folder_id]
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        next_cursor = _encode_children_cursor(
+            0 if last.kind == NodeKind.FOLDER else 1, last.name, last.id
+        )
+    return ChildrenPage(
+        items=[_child_read(row, parent_path) for row in page], next_cursor=next_cursor
+    )
+
+
+# --- creating folders ----------------------------------------------------------------------
+
+
+async def create_folder(
+    session: AsyncSession, owner_id: UUID, names: Sequence[str]
+) -> tuple[FolderRead, bool]:
+    """Like `mkdir -p`; returns the folder and whether it was created now."""
+    await _lock_tree(session, owner_id)
+    parent_id, created_last = await service.make_folders(session, owner_id, names)
+    assert parent_id is not None
+    folder = await session.get_one(Node, parent_id)
+    read = FolderRead(
+        folder_id=folder.id,
+        name=folder.name,
+        path="/" + "/".join(names),
+        created_at=folder.created_at,
+        updated_at=folder.updated_at,
+    )
+    return read, created_last
+
+
+# --- names: taken, and the next free one -----------------------------------------------------
+
+
+def _numbered(name: str, kind: NodeKind, number: int) -> str:
+    """`report.pdf` -> `report (2).pdf`; folders and dotfiles get the number at the end."""
+    stem, ext = name, ""
+    dot = name.rfind(".")
+    if kind == NodeKind.FILE and dot > 0:
+        stem, ext = name[:dot], name[dot:]
+    suffix = f" ({number}){ext}"
+    # Shortened by whole characters until the result fits the name limit.
+    while stem and len((stem + suffix).encode()) > MAX_NAME_BYTES:
+        stem = stem[:-1]
+    return stem + suffix
+
+
+async def _free_name(
+    session: AsyncSession, owner_id: UUID, parent_id: UUID | None, name: str, kind: NodeKind
+) -> str:
+    prefix = _numbered(name, kind, 2).rsplit(" (", 1)[0]
+    taken = set(
+        await session.scalars(
+            select(Node.name).where(
+                Node.owner_id == owner_id,
+                _in_parent(parent_id),
+                Node.trashed_at.is_(None),
+                Node.name.startswith(prefix, autoescape=True),
+            )
+        )
+    )
+    number = 2
+    while _numbered(name, kind, number) in taken:
+        number += 1
+    return _numbered(name, kind, number)
+
+
+Place = Callable[[UUID | None, str], Awaitable[None]]
+
+
+async def _place(
+    session: AsyncSession,
+    node: Node,
+    parent_id: UUID | None,
+    name: str,
+    *,
+    autorename: bool,
+    apply: Place,
+) -> str:
+    """Put the node at (parent, name) through `apply`; returns the name it got.
+
+    The unique index on live names decides between concurrent writers: a violation answers
+    409, or with autorename tries the next free name.
+    """
+    owner_id, node_id, kind = node.owner_id, node.id, node.kind
+    for _ in range(AUTORENAME_ATTEMPTS):
+        holder = await _live_child(session, owner_id, parent_id, name)
+        if holder is not None and holder.id != node_id:
+            if not autorename:
+                raise NameTaken(f"{name!r} is already taken there.", conflicting_id=str(holder.id))
+            name = await _free_name(session, owner_id, parent_id, name, kind)
+        try:
+            async with session.begin_nested():
+                await apply(parent_id, name)
+        except IntegrityError:
+            if autorename:
+                continue
+            holder = await _live_child(session, owner_id, parent_id, name)
+            raise NameTaken(
+                f"{name!r} was taken there meanwhile.",
+                conflicting_id=str(holder.id) if holder is not None else None,
+            ) from None
+        return name
+    raise NameTaken(f"No free name like {name!r} could be taken; try again.")
+
+
+# --- moving and renaming ----------------------------------------------------------------------
+
+
+async def move_node(
+    session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind, body: NodeMove
+) -> NodeRead:
+    """Rename and/or move a file or a folder (with its whole subtree, which follows its
+    parent); records one `moved` change."""
+    if kind == NodeKind.FOLDER and body.base_revision is not None:
+        raise BaseRevisionOnFolder("`base_revision` applies to files only.")
+    await _lock_tree(session, owner_id)
+    node = await _lock_live(session, owner_id, node_id, kind)
+    if body.base_revision is not None and node.current_revision_id != body.base_revision:
+        current = node.current_revision_id
+        raise StaleBaseRevision(
+            "The file changed since `base_revision`; sync it, then move it again.",
+            current_revision_id=str(current) if current is not None else None,
+        )
+    parent_id = node.parent_id
+    if body.parent_path is not None:
+        parent_id = await service.find_folder(
+            session, owner_id, split_folder_path(body.parent_path)
+        )
+        if kind == NodeKind.FOLDER and parent_id is not None:
+            chain = set(await session.scalars(ANCESTORS, {"start_id": parent_id}))
+            if node.id in chain:
+                raise MoveIntoItself("A folder cannot move into itself or its own subfolder.")
+    name = body.name if body.name is not None else node.name
+    if (parent_id, name) == (node.parent_id, node.name):
+        return await read_node(session, node)
+
+    async def apply(target: UUID | None, new_name: str) -> None:
+        await session.execute(
+            update(Node)
+            .where(Node.id == node_id)
+            .values(parent_id=target, name=new_name, updated_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+
+    await _place(session, node, parent_id, name, autorename=body.autorename, apply=apply)
+    await session.refresh(node)
+    read = await read_node(session, node)
+    await changes.record(
+        session,
+        user_id=owner_id,
+        node_id=node.id,
+        change=ChangeKind.MOVED,
+        node_kind=kind,
+        path=read.path,
+    )
+    return read
+
+
+# --- the trash ----------------------------------------------------------------------------------
+
+
+async def trash_node(session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind) -> None:
+    """Move a file or a folder with its live subtree to the trash, all at one moment."""
+    await _lock_tree(session, owner_id)
+    node = await _lock_live(session, owner_id, node_id, kind)
+    path = await service.node_path(session, node)
+    await session.execute(TRASH_SUBTREE, {"root_id": node.id, "now": datetime.now(UTC)})
+    await changes.record(
+        session,
+        user_id=owner_id,
+        node_id=node.id,
+        change=ChangeKind.DELETED,
+        node_kind=kind,
+        path=path,
+    )
+
+
+async def _lock_trash_root(
+    session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind | None
+) -> Node:
+    query = select(Node).where(
+        Node.id == node_id,
+        Node.owner_id == owner_id,
+        Node.trash_root.is_(True),
+        Node.trashed_at.is_not(None),
+    )
+    if kind is not None:
+        query = query.where(Node.kind == kind)
+    node = await session.scalar(query.with_for_update())
+    if node is None:
+        raise NotInTrash("There is no such item in the trash.")
+    return node
+
+
+async def restore_node(
+    session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind, *, autorename: bool
+) -> NodeRead:
+    """Bring a trash root back with exactly the nodes trashed with it; to the top level when
+    its old folder is in the trash itself."""
+    await _lock_tree(session, owner_id)
+    node = await _lock_trash_root(session, owner_id, node_id, kind)
+    trashed_at = node.trashed_at
+    parent_id = node.parent_id
+    if parent_id is not None:
+        parent_trashed = await session.scalar(select(Node.trashed_at).where(Node.id == parent_id))
+        if parent_trashed is not None:
+            parent_id = None
+
+    async def apply(target: UUID | None, name: str) -> None:
+        # Renamed while still trashed, then brought back: the unique index judges the
+        # un-trashing, which is the statement that can collide.
+        await session.execute(
+            update(Node)
+            .where(Node.id == node_id)
+            .values(parent_id=target, name=name, updated_at=func.now())
+            .execution_options(synchronize_session=False)
+        )
+        await session.execute(RESTORE_SUBTREE, {"root_id": node_id, "trashed_at": trashed_at})
+
+    await _place(session, node, parent_id, node.name, autorename=autorename, apply=apply)
+    await session.refresh(node)
+    read = await read_node(session, node)
+    await changes.record(
+        session,
+        user_id=owner_id,
+        node_id=node_id,
+        change=ChangeKind.RESTORED,
+        node_kind=kind,
+        path=read.path,
+    )
+    return read
+
+
+async def purge(session: AsyncSession, root_ids: Sequence[UUID]) -> list[str]:
+    """Delete the nodes and everything under them for good; returns the storage keys to
+    delete once the transaction has committed."""
+    if not root_ids:
+        return []
+    rows = (await session.execute(WHOLE_SUBTREES, {"root_ids": list(root_ids)})).all()
+    file_ids = [row.id for row in rows if row.kind == NodeKind.FILE]
+    folder_ids = [row.id for row in rows if row.kind == NodeKind.FOLDER]
+    keys: list[str] = []
+    # File by file, so quotas are settled as for any deletion; the folders after their contents.
+    for file in await session.scalars(select(Node).where(Node.id.in_(file_ids))):
+        keys += await service.delete_file(session, file)
+    if folder_ids:
+        await session.execute(
+            delete(Node).where(Node.id.in_(folder_ids)).execution_options(synchronize_session=False)
+        )
+    return keys
+
+
+async def purge_one(session: AsyncSession, owner_id: UUID, node_id: UUID) -> list[str]:
+    """Delete one trash root for good, before its time."""
+    await _lock_tree(session, owner_id)
+    node = await _lock_trash_root(session, owner_id, node_id, None)
+    return await purge(session, [node.id])
+
+
+async def empty_trash(session: AsyncSession, owner_id: UUID) -> list[str]:
+    """Delete everything in the owner's trash for good."""
+    await _lock_tree(session, owner_id)
+    roots = await session.scalars(
+        select(Node.id)
+        .where(
+            Node.owner_id == owner_id,
+            Node.trash_root.is_(True),
+            Node.trashed_at.is_not(None),
+        )
+        .with_for_update()
+    )
+    return await purge(session, list(roots))
+
+
+async def list_trash(
+    session: AsyncSession,
+    owner_id: UUID,
+    *,
+    retention: timedelta,
+    cursor: str | None,
+    limit: int,
+) -> TrashPage:
+    """The owner's trash roots, newest first."""
+    query = select(Node).where(
+        Node.owner_id == owner_id, Node.trash_root.is_(True), Node.trashed_at.is_not(None)
+    )
+    if cursor is not None:
+        try:
+            trashed_at, last_id = decode_cursor(cursor)
+        except CursorError as error:
+            raise InvalidCursor("The cursor is not one this server issued.") from error
+        query = query.where(tuple_(Node.trashed_at, Node.id) < tuple_(trashed_at, last_id))
+    query = query.order_by(Node.trashed_at.desc(), Node.id.desc()).limit(limit + 1)
+    rows = list(await session.scalars(query))
+    page = rows[:limit]
+    paths = await service.folder_paths(
+        session, {node.parent_id for node in page if node.parent_id is not None}
+    )
+    items = []
+    for node in page:
+        assert node.trashed_at is not None
+        parent_path = paths[node.parent_id] if node.parent_id is not None else ""
+        items.append(
+            TrashRead(
+                id=node.id,
+                kind=node.kind,
+                name=node.name,
+                original_path=f"{parent_path}/{node.name}",
+                trashed_at=node.trashed_at,
+                purge_at=node.trashed_at + retention,
+            )
+        )
+    next_cursor = None
+    if len(rows) > limit:
+        last = page[-1]
+        assert last.trashed_at is not None
+        next_cursor = encode_cursor(last.trashed_at, last.id)
+    return TrashPage(items=items, next_cursor=next_cursor)

@@ -1,0 +1,38 @@
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Text, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from dropp.core.db import Base, created_at_column
+
+
+class ChangeKind(StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"  # a new current revision
+    MOVED = "moved"  # renamed or moved; a folder's subtree moves with it
+    DELETED = "deleted"  # to the trash, or purged
+    RESTORED = "restored"  # out of the trash
+
+
+class Change(Base):
+    """One entry of a user's change feed, written in the transaction that made the change.
+
+    `id` orders every change; a feed cursor is the last id a client has seen.
+    """
+
+    __tablename__ = "change"
+    __table_args__ = (Index("ix_change_user_id_id", "user_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    user_id: Mapped[UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
+    node_id: Mapped[UUID] = mapped_column(Uuid)
+    change: Mapped[ChangeKind] = mapped_column(String(16))
+    node_kind: Mapped[str] = mapped_column(String(16))
+    # The node's path after the change (before it, for a deletion).
+    path: Mapped[str] = mapped_column(Text)
+    revision_id: Mapped[UUID | None] = mapped_column(Uuid)
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()

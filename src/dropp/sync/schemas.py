@@ -1,0 +1,40 @@
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from dropp.sync.models import ChangeKind
+
+
+class ChangeRead(BaseModel):
+    """One change of the feed, or one live node of a snapshot (as `created`)."""
+
+    change: ChangeKind
+    node_id: UUID
+    kind: str = Field(description="`folder` or `file`.")
+    path: str = Field(description="Where the node is after the change (was, for `deleted`).")
+    revision_id: UUID | None
+    size: int | None
+    content_hash: str | None
+    changed_at: datetime
+
+
+class ChangePage(BaseModel):
+    changes: list[ChangeRead]
+    cursor: str = Field(description="Pass back as `cursor`; opaque, bound to your account.")
+    has_more: bool
+    snapshot: bool = Field(
+        description="True while paging through a snapshot: its entries are the live tree, "
+        "each as `created`. Its last page's cursor continues with the changes made since it "
+        "began (some may repeat what the snapshot showed: apply them idempotently)."
+    )
+
+
+class LongPollRead(BaseModel):
+    changes: bool
+
+
+class SyncInit(BaseModel):
+    last_sync_ts: datetime | None = Field(
+        None, description="Changes at or after this moment; none: a snapshot."
+    )
