@@ -388,7 +388,7 @@ def run(args: argparse.Namespace) -> None:
         print(
             table(
                 f"Targets: p50 <= {TARGET_P50_MS:.0f} ms, 100k/10k p50 <= {FLAT_RATIO}x",
-                ["case", "in-process p50 at 100k", "p50 target", "growth", "flat"],
+                ["case", "in-process p50 at 100k", "p50 target (10k and 100k)", "growth", "flat"],
                 verdicts,
             )
         )

@@ -9,7 +9,6 @@ from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
-    Row,
     case,
     delete,
     func,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
+from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -207,23 +207,23 @@ def _node_read(node: Node, revision: FileRevision | None, parent_path: str) -> N
     )
 
 
-def _child_read(row: Row[Any], parent_path: str) -> NodeRead:
+def _child_read(row: RowMapping, parent_path: str) -> NodeRead:
     file_fields: dict[str, Any] = {}
-    if row.revision_id is not None:
-        complete = row.state == RevisionState.COMPLETE
+    if row["revision_id"] is not None:
+        complete = row["state"] == RevisionState.COMPLETE
         file_fields = {
-            "size": row.size if complete else row.declared_size,
-            "content_type": row.content_type,
-            "status": row.state,
-            "revision_id": row.revision_id,
+            "size": row["size"] if complete else row["declared_size"],
+            "content_type": row["content_type"],
+            "status": row["state"],
+            "revision_id": row["revision_id"],
         }
     return NodeRead(
-        id=row.id,
-        kind=row.kind,
-        name=row.name,
-        path=f"{parent_path}/{row.name}",
-        created_at=row.created_at,
-        updated_at=row.updated_at,
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        path=f"{parent_path}/{row['name']}",
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
         **file_fields,
     )
 
@@ -260,10 +260,12 @@ async def list_children(
     limit: int,
 ) -> ChildrenPage:
     """The live folders, then the live files, directly in `folder_id`; each by name."""
+    current = aliased(FileRevision)
     candidate = aliased(FileRevision)
     # Columns, not ORM objects: a page is up to a thousand rows, and building entities for
-    # them cost more than the query itself.
-    shown = (
+    # them cost more than the query itself. A file shows its current revision (a primary-key
+    # join); only a file without one looks for its newest upload, so folders probe nothing.
+    newest_upload = (
         select(
             candidate.id,
             candidate.state,
@@ -271,11 +273,16 @@ async def list_children(
             candidate.declared_size,
             candidate.content_type,
         )
-        .where(candidate.node_id == Node.id)
-        .order_by((candidate.id == Node.current_revision_id).desc(), candidate.created_at.desc())
+        .where(
+            Node.kind == NodeKind.FILE,
+            Node.current_revision_id.is_(None),
+            candidate.node_id == Node.id,
+        )
+        .order_by(candidate.created_at.desc())
         .limit(1)
-        .lateral("shown")
+        .lateral("newest_upload")
     )
+    shown_id = func.coalesce(current.id, newest_upload.c.id)
     rank = case((Node.kind == NodeKind.FOLDER, 0), else_=1)
     # Code-point order: the same for every client and locale, and what the cursor compares.
     name_key = Node.name.collate("C")
@@ -286,20 +293,23 @@ async def list_children(
             Node.name,
             Node.created_at,
             Node.updated_at,
-            shown.c.id.label("revision_id"),
-            shown.c.state,
-            shown.c.size,
-            shown.c.declared_size,
-            shown.c.content_type,
+            shown_id.label("revision_id"),
+            func.coalesce(current.state, newest_upload.c.state).label("state"),
+            func.coalesce(current.size, newest_upload.c.size).label("size"),
+            func.coalesce(current.declared_size, newest_upload.c.declared_size).label(
+                "declared_size"
+            ),
+            func.coalesce(current.content_type, newest_upload.c.content_type).label("content_type"),
         )
-        .outerjoin(shown, true())
+        .outerjoin(current, current.id == Node.current_revision_id)
+        .outerjoin(newest_upload, true())
         .where(Node.owner_id == owner_id, _in_parent(folder_id), Node.trashed_at.is_(None))
     )
     if cursor is not None:
         last_rank, last_name, last_id = _decode_children_cursor(cursor)
         query = query.where(tuple_(rank, name_key, Node.id) > tuple_(last_rank, last_name, last_id))
     query = query.order_by(rank, name_key, Node.id).limit(limit + 1)
-    rows = (await session.execute(query)).all()
+    rows = (await session.execute(query)).mappings().all()
     page = rows[:limit]
     parent_path = ""
     if folder_id is not None:
@@ -308,7 +318,7 @@ async def list_children(
     if len(rows) > limit:
         last = page[-1]
         next_cursor = _encode_children_cursor(
-            0 if last.kind == NodeKind.FOLDER else 1, last.name, last.id
+            0 if last["kind"] == NodeKind.FOLDER else 1, last["name"], last["id"]
         )
     return ChildrenPage(
         items=[_child_read(row, parent_path) for row in page], next_cursor=next_cursor
