@@ -26,8 +26,7 @@ def _bytes_counter(name: str) -> sa.Column[object]:
 def upgrade() -> None:
     op.add_column("user_account", sa.Column("quota_bytes", sa.BigInteger(), nullable=True))
     op.add_column("user_account", _bytes_counter("used_bytes"))
-    op.add_column("user_account", _bytes_counter("reserved_bytes"))
-    # Accounts that already stored files start with their real usage and reservations.
+    # Accounts that already stored files start with their real usage.
     op.execute(
         """
         UPDATE user_account AS u SET
@@ -98,6 +97,5 @@ def downgrade() -> None:
     op.drop_column("file_revision", "multipart_upload_id")
     op.drop_index(op.f("ix_node_expires_at"), table_name="node")
     op.drop_column("node", "expires_at")
-    op.drop_column("user_account", "reserved_bytes")
     op.drop_column("user_account", "used_bytes")
     op.drop_column("user_account", "quota_bytes")

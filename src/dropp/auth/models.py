@@ -25,10 +25,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(63), default="member", server_default="member")
     # Storage quota: None means DEFAULT_QUOTA_BYTES applies.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
-    # Running totals kept in step with revisions, so a quota check is one atomic UPDATE:
-    # bytes of complete revisions, and bytes reserved by pending uploads.
+    # Bytes of every complete revision kept, moved by atomic UPDATEs as revisions complete
+    # and go; what pending uploads hold is on their revisions (see quotas.service).
     used_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    reserved_bytes: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     # The newest change id pruned from this user's feed: an older cursor cannot be served.
     changes_pruned_through: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
     is_active: Mapped[bool] = mapped_column(default=True, server_default="true")

@@ -399,7 +399,6 @@ async def delete_file(session: AsyncSession, node: Node) -> list[str]:
                 FileRevision.storage_key,
                 FileRevision.state,
                 FileRevision.size,
-                FileRevision.reserved_bytes,
             )
             .execution_options(synchronize_session=False)
         )
@@ -408,7 +407,6 @@ async def delete_file(session: AsyncSession, node: Node) -> list[str]:
     await quotas_service.settle(
         session,
         node.owner_id,
-        released=sum(row.reserved_bytes for row in removed),
         kept=-sum(row.size or 0 for row in removed if row.state == RevisionState.COMPLETE),
     )
     return [row.storage_key for row in removed]

@@ -1,9 +1,9 @@
-"""Storage quotas: each account's running totals, moved only by single atomic statements.
+"""Storage quotas.
 
 `user_account.used_bytes` is the size of every complete revision the account keeps (history
-counts); `user_account.reserved_bytes` is the sum of `file_revision.reserved_bytes`, which a
-revision holds only while pending. Every change is one UPDATE computed from the row itself, so
-concurrent requests never lose an update or overrun a quota.
+counts), moved by single atomic UPDATEs. What pending uploads hold is on each revision
+(`file_revision.reserved_bytes`) and summed when needed, so an account without a quota never
+has its row written or locked at upload-init: its uploads do not queue behind each other.
 """
 
 from uuid import UUID
@@ -18,54 +18,51 @@ from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.quotas.errors import QuotaExceeded
 from dropp.quotas.schemas import ContentTypeUsage, UsageRead
 
-# One statement: lock the account row, grant `wanted` bytes (capped at what the quota leaves),
-# record the grant on the pending revision, and report the numbers it was judged on. The
-# account is locked after the revision was inserted, the order completion and deletion take
-# (file row, then account), so an init racing them waits instead of deadlocking; NO KEY UPDATE
-# because concurrent inserts of the account's nodes hold KEY SHARE on its row.
-RESERVE = text(
+# One statement for every upload-init. Locks the account row only when a quota applies: a row
+# the WHERE leaves out is not locked. Without a quota the revision holds what it asked for
+# at once. NO KEY UPDATE, because concurrent inserts of the account's nodes hold KEY SHARE on
+# its row; taken after the revision was inserted, the order completion and deletion take
+# (file row, then account), so an init racing them waits instead of deadlocking.
+LOCK_QUOTA_OR_HOLD = text(
     """
     WITH account AS (
-        SELECT id, used_bytes, reserved_bytes,
-               coalesce(quota_bytes, CAST(:default_quota AS bigint)) AS quota
-        FROM user_account WHERE id = CAST(:owner_id AS uuid)
+        SELECT used_bytes, coalesce(quota_bytes, CAST(:default_quota AS bigint)) AS quota
+        FROM user_account
+        WHERE id = CAST(:owner_id AS uuid)
+          AND coalesce(quota_bytes, CAST(:default_quota AS bigint)) IS NOT NULL
         FOR NO KEY UPDATE
-    ), offer AS (
-        SELECT id, used_bytes, reserved_bytes, quota,
-               CASE WHEN quota IS NULL THEN CAST(:wanted AS bigint)
-                    ELSE least(CAST(:wanted AS bigint),
-                               greatest(quota - used_bytes - reserved_bytes, 0))
-               END AS amount
-        FROM account
-    ), taken AS (
-        UPDATE user_account SET reserved_bytes = user_account.reserved_bytes + offer.amount
-        FROM offer
-        WHERE user_account.id = offer.id AND offer.amount >= CAST(:needed AS bigint)
-        RETURNING offer.amount
-    ), recorded AS (
-        UPDATE file_revision SET reserved_bytes = taken.amount
-        FROM taken WHERE file_revision.id = CAST(:revision_id AS uuid)
+    ), held AS (
+        UPDATE file_revision SET reserved_bytes = CAST(:wanted AS bigint)
+        WHERE id = CAST(:revision_id AS uuid) AND NOT EXISTS (SELECT FROM account)
     )
-    SELECT (SELECT amount FROM taken) AS granted, used_bytes, reserved_bytes, quota FROM offer
+    SELECT used_bytes, quota FROM account
     """
 )
 
-# One statement: read and clear what the revision holds, and move the owner's totals by it.
+# A separate statement after the lock, so its snapshot sees every reservation committed by the
+# inits that held the lock before this one.
+PENDING_RESERVED = text(
+    """
+    SELECT CAST(coalesce(sum(r.reserved_bytes), 0) AS bigint)
+    FROM file_revision r JOIN node n ON n.id = r.node_id
+    WHERE n.owner_id = CAST(:owner_id AS uuid) AND r.state = 'pending'
+    """
+)
+
+# Read and clear what the revision holds, and add what it keeps to its owner's used bytes.
 SETTLE_REVISION = text(
     """
     WITH held AS (
-        SELECT file_revision.id, file_revision.reserved_bytes, node.owner_id
+        SELECT file_revision.id, node.owner_id
         FROM file_revision JOIN node ON node.id = file_revision.node_id
         WHERE file_revision.id = CAST(:revision_id AS uuid)
         FOR NO KEY UPDATE OF file_revision
     ), cleared AS (
         UPDATE file_revision SET reserved_bytes = 0
-        FROM held WHERE file_revision.id = held.id AND held.reserved_bytes <> 0
+        FROM held WHERE file_revision.id = held.id AND file_revision.reserved_bytes <> 0
     )
-    UPDATE user_account
-    SET reserved_bytes = user_account.reserved_bytes - held.reserved_bytes,
-        used_bytes = user_account.used_bytes + CAST(:kept AS bigint)
-    FROM held WHERE user_account.id = held.owner_id
+    UPDATE user_account SET used_bytes = user_account.used_bytes + CAST(:kept AS bigint)
+    FROM held WHERE user_account.id = held.owner_id AND CAST(:kept AS bigint) <> 0
     """
 )
 
@@ -92,36 +89,44 @@ async def reserve_upload(
     """
     wanted = size if size is not None else max_bytes
     needed = size if size is not None else min(1, max_bytes)
-    row = (
+    parameters = {
+        "owner_id": owner_id,
+        "revision_id": revision_id,
+        "default_quota": settings.default_quota_bytes,
+        "wanted": wanted,
+    }
+    account = (await session.execute(LOCK_QUOTA_OR_HOLD, parameters)).one_or_none()
+    if account is None:
+        return wanted  # no quota: held already
+    used: int = account.used_bytes
+    quota: int = account.quota
+    reserved: int = await session.scalar(PENDING_RESERVED, {"owner_id": owner_id}) or 0
+    left = max(quota - used - reserved, 0)
+    granted = min(wanted, left)
+    if granted >= needed:
         await session.execute(
-            RESERVE,
-            {
-                "owner_id": owner_id,
-                "revision_id": revision_id,
-                "default_quota": settings.default_quota_bytes,
-                "wanted": wanted,
-                "needed": needed,
-            },
+            update(FileRevision)
+            .where(FileRevision.id == revision_id)
+            .values(reserved_bytes=granted)
+            .execution_options(synchronize_session=False)
         )
-    ).one()
-    if row.granted is not None:
-        granted: int = row.granted
         return granted
-    numbers = {"used": row.used_bytes, "reserved": row.reserved_bytes, "quota": row.quota}
     if size is None:
         raise QuotaExceeded(
-            f"Your quota of {row.quota} bytes is used up ({row.used_bytes} kept, "
-            f"{row.reserved_bytes} held by pending uploads): delete files or wait for pending "
-            "uploads to finish.",
+            f"Your quota of {quota} bytes is used up ({used} kept, {reserved} held by pending "
+            "uploads): delete files or wait for pending uploads to finish.",
             requested=needed,
-            **numbers,
+            used=used,
+            reserved=reserved,
+            quota=quota,
         )
     raise QuotaExceeded(
-        f"This upload needs {size} bytes, but your quota of {row.quota} bytes has "
-        f"{max(row.quota - row.used_bytes - row.reserved_bytes, 0)} left ({row.used_bytes} "
-        f"kept, {row.reserved_bytes} held by pending uploads).",
+        f"This upload needs {size} bytes, but your quota of {quota} bytes has {left} left "
+        f"({used} kept, {reserved} held by pending uploads).",
         requested=size,
-        **numbers,
+        used=used,
+        reserved=reserved,
+        quota=quota,
     )
 
 
@@ -136,19 +141,15 @@ async def settle_revision(session: AsyncSession, revision: FileRevision, *, kept
     set_committed_value(revision, "reserved_bytes", 0)
 
 
-async def settle(
-    session: AsyncSession, owner_id: UUID, *, released: int = 0, kept: int = 0
-) -> None:
-    """Release `released` reserved bytes and add `kept` bytes (negative: freed) to used."""
-    if released == 0 and kept == 0:
+async def settle(session: AsyncSession, owner_id: UUID, *, kept: int) -> None:
+    """Add `kept` bytes (negative: freed) to the owner's used bytes. What deleted pending
+    revisions held goes with their rows."""
+    if kept == 0:
         return
     await session.execute(
         update(User)
         .where(User.id == owner_id)
-        .values(
-            reserved_bytes=User.reserved_bytes - released,
-            used_bytes=User.used_bytes + kept,
-        )
+        .values(used_bytes=User.used_bytes + kept)
         .execution_options(synchronize_session=False)
     )
 
@@ -172,7 +173,7 @@ async def usage(session: AsyncSession, settings: Settings, user: User) -> UsageR
     return UsageRead(
         files=files or 0,
         bytes=user.used_bytes,
-        reserved=user.reserved_bytes,
+        reserved=await session.scalar(PENDING_RESERVED, {"owner_id": user.id}) or 0,
         quota=effective_quota(settings, user.quota_bytes),
         by_content_type=[
             ContentTypeUsage(content_type=content_type, files=count, bytes=total)
