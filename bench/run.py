@@ -899,28 +899,35 @@ def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def embedded_bench_stack(stack: contextlib.ExitStack, prefix: str) -> tuple[Path, Settings]:
+    """A throwaway embedded stack, migrated and with its bucket, removed when `stack` closes:
+    its temporary directory, and settings that point at it."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+    progress(f"starting the embedded stack in {workdir}")
+    base = Settings(
+        _env_file=None,
+        DROPP_DATA_DIR=workdir / "data",
+        database_url=None,
+        s3_endpoint_url=None,
+        s3_public_endpoint_url=None,
+        secret_key=None,
+        aws_access_key_id=None,
+        aws_secret_access_key=None,
+        aws_s3_bucket="dropp-bench",
+    )
+    settings = stack.enter_context(run_embedded_stack(base, database="dropp_bench"))
+    migrations.upgrade(settings)
+    prepare_bucket(settings)
+    return workdir, settings
+
+
 def run(args: argparse.Namespace) -> None:
     print(machine_header(), flush=True)
     busy = background_load()
     print(f"load before starting: {busy:.2f} of {os.cpu_count()} cores busy", flush=True)
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="dropp-bench-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        progress(f"starting the embedded stack in {workdir}")
-        base = Settings(
-            _env_file=None,
-            DROPP_DATA_DIR=workdir / "data",
-            database_url=None,
-            s3_endpoint_url=None,
-            s3_public_endpoint_url=None,
-            secret_key=None,
-            aws_access_key_id=None,
-            aws_secret_access_key=None,
-            aws_s3_bucket="dropp-bench",
-        )
-        settings = stack.enter_context(run_embedded_stack(base, database="dropp_bench"))
-        migrations.upgrade(settings)
-        prepare_bucket(settings)
+        workdir, settings = embedded_bench_stack(stack, "dropp-bench-")
         env = server_env(settings)
 
         progress("starting dropp serve and the bare app")

@@ -17,15 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg  # type: ignore[import-untyped]
@@ -33,6 +30,7 @@ import httpx
 from pydantic import BaseModel
 from run import (
     HOST,
+    embedded_bench_stack,
     free_port,
     login,
     machine_header,
@@ -44,9 +42,7 @@ from run import (
 )
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from dropp.core import migrations
 from dropp.core.config import Settings
-from dropp.embedded.stack import prepare_bucket, run_embedded_stack
 from dropp.files import tree
 from dropp.sync import cursors
 from dropp.sync import service as sync_service
@@ -294,23 +290,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> None:
     print(machine_header(), flush=True)
     with contextlib.ExitStack() as stack:
-        workdir = Path(tempfile.mkdtemp(prefix="dropp-bench-sync-"))
-        stack.callback(shutil.rmtree, workdir, ignore_errors=True)
-        progress(f"starting the embedded stack in {workdir}")
-        base = Settings(
-            _env_file=None,
-            DROPP_DATA_DIR=workdir / "data",
-            database_url=None,
-            s3_endpoint_url=None,
-            s3_public_endpoint_url=None,
-            secret_key=None,
-            aws_access_key_id=None,
-            aws_secret_access_key=None,
-            aws_s3_bucket="dropp-bench",
-        )
-        settings = stack.enter_context(run_embedded_stack(base, database="dropp_bench"))
-        migrations.upgrade(settings)
-        prepare_bucket(settings)
+        workdir, settings = embedded_bench_stack(stack, "dropp-bench-sync-")
         port = free_port()
         dropp = stack.enter_context(
             start_server(
@@ -343,7 +323,7 @@ def run(args: argparse.Namespace) -> None:
             progress(f"seeded in {time.perf_counter() - started:.1f} s; measuring")
             middle = asyncio.run(feed_middle(settings, user_id))
             feed_cursor = cursors.encode(key, user_id, cursors.FeedCursor(middle))
-            requests = (
+            requests: tuple[tuple[str, dict[str, Any]], ...] = (
                 ("/sync/changes", {"cursor": feed_cursor, "limit": PAGE}),
                 ("/sync/changes", {"limit": PAGE}),
                 ("/folders", {"path": "/", "limit": PAGE}),

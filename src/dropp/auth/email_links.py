@@ -1,8 +1,6 @@
 """Single-use links sent by email: proving an address, and resetting a forgotten password."""
 
-import hashlib
 import logging
-import secrets
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 from uuid import UUID
@@ -20,13 +18,12 @@ from dropp.auth.errors import (
     NoEmailAddress,
 )
 from dropp.auth.models import EmailToken, EmailTokenPurpose, User
+from dropp.auth.tokens import new_secret, secret_digest
 from dropp.core.config import Settings
 from dropp.mail.sender import Mail, Mailer, MailNotSent
 
 logger = logging.getLogger(__name__)
 
-# 256 bits from the OS's generator, 43 URL-safe characters.
-TOKEN_BYTES = 32
 # Anything longer was not issued here; it is refused before it is hashed.
 MAX_TOKEN_LENGTH = 128
 MIN_PASSWORD_LENGTH = 8
@@ -36,10 +33,6 @@ VERIFY_PATH = "/auth/verify-email"
 RESET_PATH = "/auth/password-reset/confirm"
 
 INVALID_LINK = "This link is invalid, has expired, or was already used."
-
-
-def _digest(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 def _link(settings: Settings, path: str, token: str) -> str:
@@ -57,10 +50,10 @@ def _duration(seconds: int) -> str:
 async def _issue(
     session: AsyncSession, user_id: UUID, email: str, purpose: EmailTokenPurpose, ttl: int
 ) -> str:
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = new_secret()
     session.add(
         EmailToken(
-            token_hash=_digest(token),
+            token_hash=secret_digest(token),
             user_id=user_id,
             purpose=purpose,
             email=email,
@@ -82,7 +75,7 @@ async def _redeemable(
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidEmailLink(INVALID_LINK)
     query = select(EmailToken).where(
-        EmailToken.token_hash == _digest(token), EmailToken.purpose == purpose
+        EmailToken.token_hash == secret_digest(token), EmailToken.purpose == purpose
     )
     link = await session.scalar(query.with_for_update() if lock else query)
     if link is None or link.used_at is not None or link.expires_at <= datetime.now(UTC):

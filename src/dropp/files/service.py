@@ -349,17 +349,21 @@ async def part_hashes(
     return {row.part_number: row.sha256 for row in await session.execute(query)}
 
 
+def live_node(owner_id: UUID, node_id: UUID, kind: NodeKind) -> Select[Node]:
+    """The owner's node of this kind, unless it is in the trash: another user's id, like a
+    trashed one, finds nothing."""
+    return select(Node).where(
+        Node.id == node_id,
+        Node.owner_id == owner_id,
+        Node.kind == kind,
+        Node.trashed_at.is_(None),
+    )
+
+
 async def get_file(session: AsyncSession, owner_id: UUID, file_id: UUID) -> Node:
     """The caller's live file; FileNotFound for anything else, including another user's file
     and a file in the trash."""
-    node = await session.scalar(
-        select(Node).where(
-            Node.id == file_id,
-            Node.owner_id == owner_id,
-            Node.kind == NodeKind.FILE,
-            Node.trashed_at.is_(None),
-        )
-    )
+    node = await session.scalar(live_node(owner_id, file_id, NodeKind.FILE))
     if node is None:
         raise FileNotFound("There is no such file.")
     return node

@@ -139,33 +139,9 @@ def _not_found(kind: NodeKind) -> FileNotFound | FolderNotFound:
 
 
 async def _lock_live(session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind) -> Node:
-    node = await session.scalar(
-        select(Node)
-        .where(
-            Node.id == node_id,
-            Node.owner_id == owner_id,
-            Node.kind == kind,
-            Node.trashed_at.is_(None),
-        )
-        .with_for_update()
-    )
+    node = await session.scalar(service.live_node(owner_id, node_id, kind).with_for_update())
     if node is None:
         raise _not_found(kind)
-    return node
-
-
-async def get_folder(session: AsyncSession, owner_id: UUID, folder_id: UUID) -> Node:
-    """The caller's live folder; FolderNotFound for anything else."""
-    node = await session.scalar(
-        select(Node).where(
-            Node.id == folder_id,
-            Node.owner_id == owner_id,
-            Node.kind == NodeKind.FOLDER,
-            Node.trashed_at.is_(None),
-        )
-    )
-    if node is None:
-        raise FolderNotFound("There is no such folder.")
     return node
 
 
