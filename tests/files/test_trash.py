@@ -1,3 +1,4 @@
+import asyncio
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -9,10 +10,20 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
 from dropp.core.db import create_sessionmaker
+from dropp.files import tree
+from dropp.files.models import NodeKind
 from dropp.storage.s3 import Storage
 from dropp.sweeper.service import sweep
 from tests.files.test_tree import change_rows, children, make_folder
-from tests.helpers import Account, assert_problem, download_bytes, upload_file
+from tests.helpers import (
+    Account,
+    assert_problem,
+    complete,
+    download_bytes,
+    post_form,
+    start_upload,
+    upload_file,
+)
 
 
 async def trash(
@@ -355,3 +366,92 @@ async def test_another_users_trash_is_out_of_reach(
     assert await trash_items(client, bob) == []
     assert len(await trash_items(client, alice)) == 2
     assert (await restore(client, alice, "files", done["file_id"])).status_code == 200
+
+
+# --- uploads and the trash ------------------------------------------------------------------
+
+
+async def test_an_upload_started_while_its_folder_is_trashed_lands_in_a_live_folder(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, engine: AsyncEngine
+) -> None:
+    folder = await make_folder(client, alice, "/inbox")
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as session, session.begin():
+        # The trash is under way (its transaction holds the tree lock) when the upload starts.
+        await tree.trash_node(
+            session, UUID(alice.user_id), UUID(folder["folder_id"]), NodeKind.FOLDER
+        )
+        started = asyncio.create_task(
+            client.post(
+                "/upload/", json={"filename": "late.txt", "folder": "/inbox"}, headers=alice.headers
+            )
+        )
+        await asyncio.sleep(0.5)
+        assert not started.done(), "upload-init should wait for the trash to commit"
+    answer = await started
+    assert answer.status_code == 201, answer.text
+    upload = answer.json()
+    posted = await post_form(web, upload, b"late")
+    assert posted.status_code in (200, 201, 204), posted.text
+    assert (await complete(client, alice, upload["file_id"])).status_code == 200
+
+    assert await children(client, alice, "/inbox") == ["late.txt"]
+    [trashed] = await trash_items(client, alice)
+    assert trashed["id"] == folder["folder_id"]
+    async with engine.connect() as connection:
+        parent_trashed = await connection.scalar(
+            text(
+                "SELECT parent.trashed_at FROM node JOIN node AS parent "
+                "ON parent.id = node.parent_id WHERE node.id = :id"
+            ),
+            {"id": UUID(upload["file_id"])},
+        )
+    assert parent_trashed is None
+
+
+async def test_an_upload_completed_after_its_file_was_trashed_is_kept_in_the_trash(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, engine: AsyncEngine
+) -> None:
+    first = await upload_file(client, web, alice, "notes.txt", b"one")
+    started = await start_upload(client, alice, "notes.txt", size=3)
+    assert (await trash(client, alice, "files", first["file_id"])).status_code == 204
+    posted = await post_form(web, started, b"two")
+    assert posted.status_code in (200, 201, 204), posted.text
+    before = await change_rows(engine, alice)
+
+    completed = await complete(client, alice, first["file_id"])
+
+    assert completed.status_code == 200, completed.text
+    body = completed.json()
+    assert body["in_trash"] is True
+    assert body["revision_id"] == started["upload_id"]
+    assert await change_rows(engine, alice) == before, "a trashed file is not in the feed"
+    restored = await restore(client, alice, "files", first["file_id"])
+    assert restored.status_code == 200, restored.text
+    assert (await download_bytes(client, web, alice, first["file_id"])).content == b"two"
+    async with engine.connect() as connection:
+        last = (
+            await connection.execute(
+                text(
+                    "SELECT change, revision_id FROM change WHERE user_id = :user "
+                    "ORDER BY id DESC LIMIT 1"
+                ),
+                {"user": UUID(alice.user_id)},
+            )
+        ).one()
+    assert (last.change, str(last.revision_id)) == ("restored", started["upload_id"])
+
+
+async def test_cancelling_the_upload_of_a_trashed_file_removes_it(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, engine: AsyncEngine
+) -> None:
+    started = await start_upload(client, alice, "draft.txt", size=5)
+    folder_listing = await client.get("/folders", params={"path": "/"}, headers=alice.headers)
+    assert [item["name"] for item in folder_listing.json()["items"]] == ["draft.txt"]
+    assert (await trash(client, alice, "files", started["file_id"])).status_code == 204
+
+    cancelled = await client.delete(f"/upload/{started['file_id']}", headers=alice.headers)
+
+    assert cancelled.status_code == 204, cancelled.text
+    assert await trash_items(client, alice) == []
+    assert await storage_keys(engine, started["file_id"]) == []

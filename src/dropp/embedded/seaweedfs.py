@@ -4,6 +4,7 @@ import ctypes
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -48,11 +49,18 @@ class RunningS3:
     pid: int
 
 
+# Listening ports come from below Linux's ephemeral range (32768-60999): weed opens its
+# listeners one by one while already making outgoing connections, and a port taken from the
+# ephemeral range could meanwhile become the source port of one of those.
+LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    for _ in range(100):
+        port = random.choice(LISTEN_PORTS)
+        if _is_free(port):
+            return port
+    raise SeaweedError("no free port found for SeaweedFS between 20000 and 32767")
 
 
 def _is_free(port: int) -> bool:

@@ -247,6 +247,10 @@ async def complete_revision(
     await session.flush()
     # Quota: the upload's reservation gives way to the bytes storage actually holds.
     await quotas_service.settle_revision(session, revision, kept=size)
+    if node.trashed_at is not None:
+        # Not in the live tree: the feed said `deleted` when it went, and says `restored`
+        # with this revision if it comes back.
+        return
     await changes.record(
         session,
         user_id=node.owner_id,

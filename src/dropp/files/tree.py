@@ -7,24 +7,28 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from pydantic import TypeAdapter
 from sqlalchemy import (
     ColumnElement,
+    String,
+    Subquery,
+    and_,
     case,
     delete,
     func,
+    literal,
     select,
     text,
     true,
     tuple_,
     update,
 )
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.sql.selectable import LateralFromClause
 
 from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
-from dropp.files import service
+from dropp.files import locks, service
 from dropp.files.errors import (
     BaseRevisionOnFolder,
     FileNotFound,
@@ -48,10 +52,10 @@ from dropp.files.schemas import (
 from dropp.sync import changes
 from dropp.sync.models import ChangeKind
 
-# "TREE": the first key of the per-user advisory lock that structural changes take.
-TREE_LOCK_NAMESPACE = 0x54524545
 # How often a move retries autorename when a concurrent writer takes the name it picked.
 AUTORENAME_ATTEMPTS = 5
+
+NODE_LIST = TypeAdapter(list[NodeRead])
 
 # Every live node under the root, with the root; nodes trashed earlier stay where they are.
 TRASH_SUBTREE = text(
@@ -104,15 +108,6 @@ ANCESTORS = text(
     SELECT id FROM chain
     """
 )
-
-
-async def _lock_tree(session: AsyncSession, owner_id: UUID) -> None:
-    # One structural change of a user's tree at a time, until the transaction ends: a move
-    # racing a trash could otherwise leave a live node inside a trashed folder, and two
-    # crossing folder moves could each pass the cycle check. Uploads do not take it.
-    await session.execute(
-        select(func.pg_advisory_xact_lock(TREE_LOCK_NAMESPACE, func.hashtext(str(owner_id))))
-    )
 
 
 def _in_parent(parent_id: UUID | None) -> ColumnElement[bool]:
@@ -183,27 +178,6 @@ def _node_read(node: Node, revision: FileRevision | None, parent_path: str) -> N
     )
 
 
-def _child_read(row: RowMapping, parent_path: str) -> NodeRead:
-    file_fields: dict[str, Any] = {}
-    if row["revision_id"] is not None:
-        complete = row["state"] == RevisionState.COMPLETE
-        file_fields = {
-            "size": row["size"] if complete else row["declared_size"],
-            "content_type": row["content_type"],
-            "status": row["state"],
-            "revision_id": row["revision_id"],
-        }
-    return NodeRead(
-        id=row["id"],
-        kind=row["kind"],
-        name=row["name"],
-        path=f"{parent_path}/{row['name']}",
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        **file_fields,
-    )
-
-
 async def read_node(session: AsyncSession, node: Node) -> NodeRead:
     parent_path = ""
     if node.parent_id is not None:
@@ -227,6 +201,28 @@ def _decode_children_cursor(cursor: str) -> tuple[int, str, UUID]:
         raise InvalidCursor("The cursor is not one this server issued.") from error
 
 
+def _revision_probe(
+    condition: ColumnElement[bool], nodes: Subquery, name: str
+) -> LateralFromClause:
+    """The one revision of a listed file that matches `condition`, newest first."""
+    return (
+        select(
+            FileRevision.id.label("revision_id"),
+            FileRevision.state.label("status"),
+            # Until it completes, a revision shows the size its upload declared.
+            case(
+                (FileRevision.state == RevisionState.COMPLETE, FileRevision.size),
+                else_=FileRevision.declared_size,
+            ).label("size"),
+            FileRevision.content_type,
+        )
+        .where(nodes.c.kind == NodeKind.FILE, condition)
+        .order_by(FileRevision.created_at.desc())
+        .limit(1)
+        .lateral(name)
+    )
+
+
 async def list_children(
     session: AsyncSession,
     owner_id: UUID,
@@ -236,68 +232,72 @@ async def list_children(
     limit: int,
 ) -> ChildrenPage:
     """The live folders, then the live files, directly in `folder_id`; each by name."""
-    current = aliased(FileRevision)
-    candidate = aliased(FileRevision)
-    # Columns, not ORM objects: a page is up to a thousand rows, and building entities for
-    # them cost more than the query itself. A file shows its current revision (a primary-key
-    # join); only a file without one looks for its newest upload, so folders probe nothing.
-    newest_upload = (
-        select(
-            candidate.id,
-            candidate.state,
-            candidate.size,
-            candidate.declared_size,
-            candidate.content_type,
-        )
-        .where(
-            Node.kind == NodeKind.FILE,
-            Node.current_revision_id.is_(None),
-            candidate.node_id == Node.id,
-        )
-        .order_by(candidate.created_at.desc())
-        .limit(1)
-        .lateral("newest_upload")
-    )
-    shown_id = func.coalesce(current.id, newest_upload.c.id)
     rank = case((Node.kind == NodeKind.FOLDER, 0), else_=1)
     # Code-point order: the same for every client and locale, and what the cursor compares.
     name_key = Node.name.collate("C")
-    query = (
-        select(
-            Node.id,
-            Node.kind,
-            Node.name,
-            Node.created_at,
-            Node.updated_at,
-            shown_id.label("revision_id"),
-            func.coalesce(current.state, newest_upload.c.state).label("state"),
-            func.coalesce(current.size, newest_upload.c.size).label("size"),
-            func.coalesce(current.declared_size, newest_upload.c.declared_size).label(
-                "declared_size"
-            ),
-            func.coalesce(current.content_type, newest_upload.c.content_type).label("content_type"),
-        )
-        .outerjoin(current, current.id == Node.current_revision_id)
-        .outerjoin(newest_upload, true())
-        .where(Node.owner_id == owner_id, _in_parent(folder_id), Node.trashed_at.is_(None))
-    )
+    # The page of nodes first, then the revisions of just those nodes: joined before the
+    # limit, PostgreSQL hashes every revision of the account, and the page grows with it.
+    page_query = select(
+        Node.id,
+        Node.kind,
+        Node.name,
+        Node.created_at,
+        Node.updated_at,
+        Node.current_revision_id,
+        rank.label("rank"),
+    ).where(Node.owner_id == owner_id, _in_parent(folder_id), Node.trashed_at.is_(None))
     if cursor is not None:
         last_rank, last_name, last_id = _decode_children_cursor(cursor)
-        query = query.where(tuple_(rank, name_key, Node.id) > tuple_(last_rank, last_name, last_id))
-    query = query.order_by(rank, name_key, Node.id).limit(limit + 1)
-    rows = (await session.execute(query)).mappings().all()
-    page = rows[:limit]
+        page_query = page_query.where(
+            tuple_(rank, name_key, Node.id) > tuple_(last_rank, last_name, last_id)
+        )
+    nodes = page_query.order_by(rank, name_key, Node.id).limit(limit + 1).subquery("page")
+    # Columns, not ORM objects: building entities for a thousand rows cost more than the
+    # query. Both lookups are LATERAL with LIMIT 1 so that each is an index probe per row of
+    # the page: as a plain join, PostgreSQL hashes every revision of the account instead,
+    # and the page grows with it. Folders probe nothing.
+    current_revision = _revision_probe(
+        FileRevision.id == nodes.c.current_revision_id, nodes, "current_revision"
+    )
+    newest_upload = _revision_probe(
+        and_(nodes.c.current_revision_id.is_(None), FileRevision.node_id == nodes.c.id),
+        nodes,
+        "newest_upload",
+    )
+    shown = [current_revision.c, newest_upload.c]
     parent_path = ""
     if folder_id is not None:
         parent_path = (await service.folder_paths(session, {folder_id}))[folder_id]
+    query = (
+        select(
+            nodes.c.id,
+            nodes.c.kind,
+            nodes.c.name,
+            (literal(f"{parent_path}/", String) + nodes.c.name).label("path"),
+            nodes.c.created_at,
+            nodes.c.updated_at,
+            *(
+                func.coalesce(*(c[column] for c in shown)).label(column)
+                for column in ("revision_id", "status", "size", "content_type")
+            ),
+        )
+        .select_from(nodes)
+        .outerjoin(current_revision, true())
+        .outerjoin(newest_upload, true())
+        .order_by(nodes.c.rank, nodes.c.name.collate("C"), nodes.c.id)
+    )
+    rows = (await session.execute(query)).all()
+    page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
         next_cursor = _encode_children_cursor(
-            0 if last["kind"] == NodeKind.FOLDER else 1, last["name"], last["id"]
+            0 if last.kind == NodeKind.FOLDER else 1, last.name, last.id
         )
+    # One validation call for the page, not one per entry: a thousand models built one by
+    # one cost more than the query.
     return ChildrenPage(
-        items=[_child_read(row, parent_path) for row in page], next_cursor=next_cursor
+        items=NODE_LIST.validate_python([row._asdict() for row in page]), next_cursor=next_cursor
     )
 
 
@@ -308,7 +308,7 @@ async def create_folder(
     session: AsyncSession, owner_id: UUID, names: Sequence[str]
 ) -> tuple[FolderRead, bool]:
     """Like `mkdir -p`; returns the folder and whether it was created now."""
-    await _lock_tree(session, owner_id)
+    await locks.lock_tree(session, owner_id)
     parent_id, created_last = await service.make_folders(session, owner_id, names)
     assert parent_id is not None
     folder = await session.get_one(Node, parent_id)
@@ -407,7 +407,7 @@ async def move_node(
     parent); records one `moved` change."""
     if kind == NodeKind.FOLDER and body.base_revision is not None:
         raise BaseRevisionOnFolder("`base_revision` applies to files only.")
-    await _lock_tree(session, owner_id)
+    await locks.lock_tree(session, owner_id)
     node = await _lock_live(session, owner_id, node_id, kind)
     if body.base_revision is not None and node.current_revision_id != body.base_revision:
         current = node.current_revision_id
@@ -455,7 +455,7 @@ async def move_node(
 
 async def trash_node(session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind) -> None:
     """Move a file or a folder with its live subtree to the trash, all at one moment."""
-    await _lock_tree(session, owner_id)
+    await locks.lock_tree(session, owner_id)
     node = await _lock_live(session, owner_id, node_id, kind)
     path = await service.node_path(session, node)
     await session.execute(TRASH_SUBTREE, {"root_id": node.id, "now": datetime.now(UTC)})
@@ -491,7 +491,7 @@ async def restore_node(
 ) -> NodeRead:
     """Bring a trash root back with exactly the nodes trashed with it; to the top level when
     its old folder is in the trash itself."""
-    await _lock_tree(session, owner_id)
+    await locks.lock_tree(session, owner_id)
     node = await _lock_trash_root(session, owner_id, node_id, kind)
     trashed_at = node.trashed_at
     parent_id = node.parent_id
@@ -514,6 +514,8 @@ async def restore_node(
     await _place(session, node, parent_id, node.name, autorename=autorename, apply=apply)
     await session.refresh(node)
     read = await read_node(session, node)
+    # A file names the revision it serves now, which may have completed while it was trashed.
+    current = await service.get_current_revision(session, node)
     await changes.record(
         session,
         user_id=owner_id,
@@ -521,6 +523,9 @@ async def restore_node(
         change=ChangeKind.RESTORED,
         node_kind=kind,
         path=read.path,
+        revision_id=current.id if current else None,
+        size=current.size if current else None,
+        content_hash=service.content_hash(current.sha256, current.part_size) if current else None,
     )
     return read
 
@@ -546,14 +551,14 @@ async def purge(session: AsyncSession, root_ids: Sequence[UUID]) -> list[str]:
 
 async def purge_one(session: AsyncSession, owner_id: UUID, node_id: UUID) -> list[str]:
     """Delete one trash root for good, before its time."""
-    await _lock_tree(session, owner_id)
+    await locks.lock_tree(session, owner_id)
     node = await _lock_trash_root(session, owner_id, node_id, None)
     return await purge(session, [node.id])
 
 
 async def empty_trash(session: AsyncSession, owner_id: UUID) -> list[str]:
     """Delete everything in the owner's trash for good."""
-    await _lock_tree(session, owner_id)
+    await locks.lock_tree(session, owner_id)
     roots = await session.scalars(
         select(Node.id)
         .where(

@@ -4,6 +4,7 @@ import hashlib
 from datetime import datetime
 from uuid import UUID
 
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +17,9 @@ from dropp.sync.cursors import Cursor, FeedCursor, SnapshotCursor
 from dropp.sync.errors import CursorExpired
 from dropp.sync.models import Change, ChangeKind
 from dropp.sync.schemas import ChangePage, ChangeRead
+
+# Validating a page as one list is a single call into pydantic-core, not one per entry.
+CHANGE_LIST = TypeAdapter(list[ChangeRead])
 
 EXPIRED_DETAIL = "The changes after this cursor were pruned; re-snapshot: call without a cursor."
 
@@ -70,19 +74,20 @@ async def changes_page(
 async def _feed_page(
     session: AsyncSession, key: bytes, user_id: UUID, last_id: int, limit: int
 ) -> ChangePage:
-    # Plain rows, not ORM objects: a page is up to 1,000 entries and nothing here changes them.
+    # Plain rows, not ORM objects, validated as one list: a page is up to 1,000 entries, and
+    # a model built per row cost more than the query.
     rows = (
         await session.execute(
             select(
                 Change.id,
                 Change.change,
                 Change.node_id,
-                Change.node_kind,
+                Change.node_kind.label("kind"),
                 Change.path,
                 Change.revision_id,
                 Change.size,
                 Change.content_hash,
-                Change.created_at,
+                Change.created_at.label("changed_at"),
             )
             .where(Change.user_id == user_id, Change.id > last_id)
             .order_by(Change.id)
@@ -93,19 +98,7 @@ async def _feed_page(
     if page:
         last_id = page[-1].id
     return ChangePage(
-        changes=[
-            ChangeRead(
-                change=row.change,
-                node_id=row.node_id,
-                kind=row.node_kind,
-                path=row.path,
-                revision_id=row.revision_id,
-                size=row.size,
-                content_hash=row.content_hash,
-                changed_at=row.created_at,
-            )
-            for row in page
-        ],
+        changes=CHANGE_LIST.validate_python([row._asdict() for row in page]),
         cursor=cursors.encode(key, user_id, FeedCursor(last_id)),
         has_more=len(rows) > limit,
         snapshot=False,
@@ -156,19 +149,21 @@ async def _snapshot_page(
     parents = await files_service.folder_paths(
         session, {row.parent_id for row in page if row.parent_id is not None}
     )
-    entries = [
-        ChangeRead(
-            change=ChangeKind.CREATED,
-            node_id=row.id,
-            kind=row.kind,
-            path=f"{parents[row.parent_id] if row.parent_id else ''}/{row.name}",
-            revision_id=row.revision_id,
-            size=row.size,
-            content_hash=files_service.content_hash(row.sha256, row.part_size),
-            changed_at=row.updated_at,
-        )
-        for row in page
-    ]
+    entries = CHANGE_LIST.validate_python(
+        [
+            {
+                "change": ChangeKind.CREATED,
+                "node_id": row.id,
+                "kind": row.kind,
+                "path": f"{parents[row.parent_id] if row.parent_id else ''}/{row.name}",
+                "revision_id": row.revision_id,
+                "size": row.size,
+                "content_hash": files_service.content_hash(row.sha256, row.part_size),
+                "changed_at": row.updated_at,
+            }
+            for row in page
+        ]
+    )
     if len(rows) > limit:
         last = page[-1]
         next_cursor: Cursor = SnapshotCursor(feed_id, last.created_at, last.id)

@@ -193,3 +193,8 @@ class ConflictRead(BaseModel):
 
 class UploadCompleteRead(FileRead):
     conflict: ConflictRead | None = None
+    in_trash: bool = Field(
+        False,
+        description="The file was moved to the trash while this upload was pending: the "
+        "bytes are its newest revision there, and restoring the file brings them back.",
+    )

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.tokens import AccessClaims
 from dropp.core.config import Settings
-from dropp.files import conflicts
+from dropp.files import conflicts, locks
 from dropp.files import expiry as file_expiry
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, RevisionState
@@ -98,6 +98,7 @@ async def start_upload(
         max_bytes = min(max_bytes, SINGLE_POST_MAX_BYTES)
     owner_id = principal.user_id
     folder_names = split_folder_path(body.folder or "")
+    await locks.share_tree(session, owner_id)
     parent_id = await files_service.ensure_folder(session, owner_id, folder_names)
     sha256 = bytes.fromhex(body.sha256) if body.sha256 is not None else None
     part_size = None
@@ -260,7 +261,12 @@ async def complete_upload(
         await files_service.discard_revision(session, revision)
         await storage.delete(revision.storage_key)
         return await files_service.read_file(session, file_id)
-    conflict = await _settle_conflict(session, storage, revision)
+    # The file row is locked (by `locate_upload`), so a trash either finished before this
+    # point or waits for the commit. A file trashed while its upload was pending keeps the
+    # new bytes, in the trash: nothing against a live file to judge, nothing for the feed.
+    node = await session.get_one(Node, revision.node_id)
+    in_trash = node.trashed_at is not None
+    conflict = None if in_trash else await _settle_conflict(session, storage, revision)
     await files_service.complete_revision(
         session,
         revision,
@@ -270,9 +276,9 @@ async def complete_upload(
         content_type=found.content_type,
     )
     read = await files_service.read_file(session, revision.node_id)
-    if conflict is None:
+    if conflict is None and not in_trash:
         return read
-    return UploadCompleteRead(**read.model_dump(), conflict=conflict)
+    return UploadCompleteRead(**read.model_dump(), conflict=conflict, in_trash=in_trash)
 
 
 # --- sync conflicts -------------------------------------------------------------------------
@@ -362,7 +368,9 @@ async def cancel_upload(
     if revision.multipart_upload_id is not None:
         aborts.append((revision.storage_key, revision.multipart_upload_id))
     if not await files_service.discard_revision(session, revision):
-        node = await files_service.get_file(session, owner_id, file_id)
+        # Locked and checked by `locate_upload`; possibly in the trash, which does not
+        # change what cancelling does.
+        node = await session.get_one(Node, revision.node_id)
         keys += await files_service.delete_file(session, node)
     return Cleanup(keys=keys, multipart=aborts)
 
