@@ -17,6 +17,8 @@ from dropp.core.config import Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.core.errors import install_error_handlers
 from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
+from dropp.file_requests.public_router import router as file_requests_public_router
+from dropp.file_requests.router import router as file_requests_router
 from dropp.files.folders_router import router as folders_router
 from dropp.files.revisions_router import router as revisions_router
 from dropp.files.router import router as files_router
@@ -26,6 +28,9 @@ from dropp.mail.sender import Mailer, create_mailer
 from dropp.oauth.provider import OpenIDProvider
 from dropp.oauth.router import router as oauth_router
 from dropp.quotas.router import router as quotas_router
+from dropp.sharing.links_router import router as share_links_router
+from dropp.sharing.people_router import router as share_people_router
+from dropp.sharing.public_router import router as share_links_public_router
 from dropp.storage.s3 import Storage, open_storage
 from dropp.sweeper.runner import background_sweeper
 from dropp.sync.listener import ChangeListener
@@ -98,4 +103,12 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(oauth_router)
     app.include_router(sync_router)
+    for router in (
+        share_links_router,
+        share_links_public_router,
+        share_people_router,
+        file_requests_router,
+        file_requests_public_router,
+    ):
+        app.include_router(router)
     return app

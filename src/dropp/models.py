@@ -11,8 +11,11 @@ from dropp.auth.models import (
     WebSession,
 )
 from dropp.core.db import Base
+from dropp.downloads.models import Download
+from dropp.file_requests.models import FileRequest
 from dropp.files.models import FileRevision, Node, UploadPart
 from dropp.idempotency.models import IdempotencyKey
+from dropp.sharing.models import ShareGrant, ShareLink
 from dropp.sync.models import Change
 
 __all__ = [
@@ -20,12 +23,16 @@ __all__ = [
     "Base",
     "Change",
     "DeviceAuthorization",
+    "Download",
     "EmailToken",
+    "FileRequest",
     "FileRevision",
     "IdempotencyKey",
     "Identity",
     "Node",
     "RefreshToken",
+    "ShareGrant",
+    "ShareLink",
     "SignIn",
     "UploadPart",
     "User",

@@ -3,7 +3,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query
 
-from dropp.admin import service
+from dropp.admin import service, stats
 from dropp.admin.dependencies import AdminPrincipal
 from dropp.admin.errors import (
     AdminRequired,
@@ -12,7 +12,7 @@ from dropp.admin.errors import (
     UnknownRole,
     UserNotFound,
 )
-from dropp.admin.schemas import UserPage, UserUpdate
+from dropp.admin.schemas import StatsRead, UserPage, UserUpdate
 from dropp.auth.errors import InvalidToken
 from dropp.auth.schemas import UserRead
 from dropp.core.db import SessionDep
@@ -58,3 +58,13 @@ async def update_user(
     everywhere. At least one active admin always remains."""
     user = await service.update_user(session, user_id, body, settings.role_names)
     return UserRead.of(user)
+
+
+@router.get("/stats")
+async def server_stats(
+    _: AdminPrincipal,
+    session: SessionDep,
+    days: Annotated[int, Query(ge=1, le=366, description="UTC days, today included")] = 30,
+) -> StatsRead:
+    """Accounts, files and stored bytes now, and uploads and downloads per day."""
+    return await stats.server_stats(session, days=days)

@@ -1,3 +1,5 @@
+from datetime import date
+
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from dropp.auth.schemas import UserRead
@@ -36,3 +38,34 @@ class AdminCreate(BaseModel):
     email: EmailStr = Field(max_length=320)
     # None: the account signs in through the OpenID provider only.
     password: str | None = Field(None, min_length=8, max_length=1024)
+
+
+class AccountTotals(BaseModel):
+    total: int
+    active: int
+    verified: int = Field(description="Accounts whose email address is verified.")
+    by_role: dict[str, int]
+
+
+class FileTotalsRead(BaseModel):
+    live: int = Field(description="Files with a completed upload, outside the trash.")
+    in_trash: int
+
+
+class DayStats(BaseModel):
+    date: date
+    uploads: int = Field(description="Uploads completed that UTC day.")
+    upload_bytes: int
+    downloads: int = Field(
+        description="Download URLs issued that day: owners, share links and shared users."
+    )
+    new_accounts: int
+
+
+class StatsRead(BaseModel):
+    accounts: AccountTotals
+    files: FileTotalsRead
+    bytes_stored: int = Field(
+        description="Bytes of every kept revision, trash included (the sum of account usage)."
+    )
+    days: list[DayStats] = Field(description="Oldest first, today (UTC) last.")

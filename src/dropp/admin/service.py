@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +15,7 @@ from dropp.admin.schemas import UserPage, UserUpdate
 from dropp.auth.models import User
 from dropp.auth.schemas import UserRead
 from dropp.auth.service import normalize_email, sign_out_everywhere
-from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
+from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.roles.policy import ADMIN
 
 # Every change that can remove an admin takes this transaction-level advisory lock first, so
@@ -42,13 +42,10 @@ async def list_users(
     if email_prefix:
         # Emails are stored normalized; autoescape keeps `%` and `_` literal.
         query = query.where(User.email.startswith(normalize_email(email_prefix), autoescape=True))
-    if cursor is not None:
-        try:
-            created_at, last_id = decode_cursor(cursor)
-        except CursorError as error:
-            raise InvalidCursor("The cursor is not one this server issued.") from error
-        query = query.where(tuple_(User.created_at, User.id) < tuple_(created_at, last_id))
-    query = query.order_by(User.created_at.desc(), User.id.desc()).limit(limit + 1)
+    try:
+        query = newest_first(query, User.created_at, User.id, cursor, limit)
+    except CursorError as error:
+        raise InvalidCursor("The cursor is not one this server issued.") from error
     users = list(await session.scalars(query))
     page = users[:limit]
     next_cursor = None

@@ -22,7 +22,10 @@ class User(Base):
     email_verified_at: Mapped[datetime | None]
     # None for accounts that only sign in through a provider.
     password_hash: Mapped[str | None] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(63), default="member", server_default="member")
+    # Indexed: a change under a folder shared with a role looks up that role's accounts.
+    role: Mapped[str] = mapped_column(
+        String(63), default="member", server_default="member", index=True
+    )
     # Storage quota: None means DEFAULT_QUOTA_BYTES applies.
     quota_bytes: Mapped[int | None] = mapped_column(BigInteger)
     # Bytes of every complete revision kept, moved by atomic UPDATEs as revisions complete

@@ -47,6 +47,10 @@ class Settings(BaseSettings):
 
     presign_ttl_seconds: int = Field(900, ge=1, le=7 * 24 * 3600)
     upload_post_ttl_seconds: int = Field(3600, ge=1, le=7 * 24 * 3600)
+    # Download URLs handed out through a share link: short, since anyone holding one can use it.
+    share_link_url_ttl_seconds: int = Field(60, ge=1, le=3600)
+    # How long a share link's correct password lets its holder in.
+    share_unlock_ttl_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
     # Multipart uploads reach S3's limit of 5 TiB per object; a single POST stops at 5 GiB.
     max_upload_bytes: int = Field(5 * TIB, ge=0, le=5 * TIB)
     # Files above this size (or any, on request) upload in parts; at most 5 GiB, S3's single

@@ -1,3 +1,4 @@
+from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
@@ -5,8 +6,13 @@ from fastapi import Depends
 
 from dropp.auth.dependencies import CurrentPrincipal
 from dropp.core.db import SessionDep
+from dropp.downloads.models import Channel
+from dropp.downloads.service import Downloader
 from dropp.files import service
-from dropp.files.models import Node
+from dropp.files.errors import FileNotFound
+from dropp.files.models import Node, NodeKind
+from dropp.sharing import access
+from dropp.sharing.access import SharedAccess
 
 
 async def get_owned_file(file_id: UUID, principal: CurrentPrincipal, session: SessionDep) -> Node:
@@ -15,3 +21,37 @@ async def get_owned_file(file_id: UUID, principal: CurrentPrincipal, session: Se
 
 
 OwnedFile = Annotated[Node, Depends(get_owned_file)]
+
+
+@dataclass(frozen=True, slots=True)
+class FileReader:
+    """A live file the caller may read: its own, or one shared with it (then `share` says
+    through which grant and what the caller sees of it)."""
+
+    file: Node
+    user_id: UUID
+    share: SharedAccess | None
+
+    @property
+    def downloader(self) -> Downloader:
+        if self.share is None:
+            return Downloader(Channel.OWNER, user_id=self.user_id)
+        return Downloader(Channel.SHARE, user_id=self.user_id, grant_id=self.share.grant_id)
+
+
+async def get_readable_file(
+    file_id: UUID, principal: CurrentPrincipal, session: SessionDep
+) -> FileReader:
+    """The caller's live file, or a live file shared with it; FileNotFound for anything else,
+    so a file nobody shared with the caller is indistinguishable from none."""
+    node = await session.scalar(service.live_node(principal.user_id, file_id, NodeKind.FILE))
+    if node is not None:
+        return FileReader(node, principal.user_id, None)
+    share = await access.shared_access(session, principal.user_id, file_id)
+    node = await session.get(Node, file_id) if share is not None else None
+    if share is None or node is None or node.kind != NodeKind.FILE:
+        raise FileNotFound("There is no such file.")
+    return FileReader(node, principal.user_id, share)
+
+
+ReadableFile = Annotated[FileReader, Depends(get_readable_file)]

@@ -101,6 +101,13 @@ class FileRevision(Base):
     sha256: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     # The device that made the revision, as the client named it (conflicted copies say it).
     device: Mapped[str | None] = mapped_column(Text)
+    # Who started the upload when it was not the owner: an editor of a share. No foreign key:
+    # the revision outlives that account.
+    uploaded_by: Mapped[UUID | None] = mapped_column(Uuid)
+    # The file request it came through, for an upload by someone holding its link.
+    file_request_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("file_request.id", ondelete="SET NULL"), index=True
+    )
     # What the upload said it replaces (`base_revision`) and how to settle a conflict with it.
     base_revision_id: Mapped[UUID | None] = mapped_column(Uuid)
     conflict_mode: Mapped[str | None] = mapped_column(String(16))

@@ -16,6 +16,10 @@ class RevisionRead(BaseModel):
     created_at: datetime
     completed_at: datetime
     device: str | None = Field(None, description="The device that made it, as its client said.")
+    uploaded_by: UUID | None = Field(
+        None, description="Who uploaded it when not the file's owner: an editor of a share."
+    )
+    uploaded_by_email: str | None = Field(None, description="That account's address.")
     current: bool = Field(description="Whether downloads of the file serve this revision.")
 
 

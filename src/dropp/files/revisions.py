@@ -4,11 +4,12 @@ an old one as the newest by a copy inside storage (no bytes pass through the API
 from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropp.auth.models import User
 from dropp.core.config import Settings
-from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
+from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files import service as files_service
 from dropp.files.errors import FileNotFound, InvalidCursor
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
@@ -20,7 +21,7 @@ from dropp.storage.s3 import Storage
 from dropp.uploads import service as uploads_service
 
 
-def _read(revision: FileRevision, current_id: UUID | None) -> RevisionRead:
+def _read(revision: FileRevision, current_id: UUID | None, emails: dict[UUID, str]) -> RevisionRead:
     assert revision.size is not None
     assert revision.completed_at is not None
     return RevisionRead(
@@ -32,6 +33,8 @@ def _read(revision: FileRevision, current_id: UUID | None) -> RevisionRead:
         completed_at=revision.completed_at,
         device=revision.device,
         current=revision.id == current_id,
+        uploaded_by=revision.uploaded_by,
+        uploaded_by_email=emails.get(revision.uploaded_by) if revision.uploaded_by else None,
     )
 
 
@@ -42,24 +45,25 @@ async def list_revisions(
     query = select(FileRevision).where(
         FileRevision.node_id == file.id, FileRevision.state == RevisionState.COMPLETE
     )
-    if cursor is not None:
-        try:
-            completed_at, last_id = decode_cursor(cursor)
-        except CursorError as error:
-            raise InvalidCursor("The cursor is not one this server issued.") from error
-        query = query.where(
-            tuple_(FileRevision.completed_at, FileRevision.id) < tuple_(completed_at, last_id)
-        )
-    query = query.order_by(FileRevision.completed_at.desc(), FileRevision.id.desc())
-    rows = list(await session.scalars(query.limit(limit + 1)))
+    try:
+        query = newest_first(query, FileRevision.completed_at, FileRevision.id, cursor, limit)
+    except CursorError as error:
+        raise InvalidCursor("The cursor is not one this server issued.") from error
+    rows = list(await session.scalars(query))
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
         assert last.completed_at is not None
         next_cursor = encode_cursor(last.completed_at, last.id)
+    uploaders = {r.uploaded_by for r in page if r.uploaded_by is not None}
+    emails: dict[UUID, str] = {}
+    if uploaders:
+        found = await session.execute(select(User.id, User.email).where(User.id.in_(uploaders)))
+        emails = {user_id: email for user_id, email in found if email is not None}
     return RevisionPage(
-        revisions=[_read(r, file.current_revision_id) for r in page], next_cursor=next_cursor
+        revisions=[_read(r, file.current_revision_id, emails) for r in page],
+        next_cursor=next_cursor,
     )
 
 

@@ -10,7 +10,7 @@ from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 from dropp.files import revisions
-from dropp.files.dependencies import OwnedFile
+from dropp.files.dependencies import ReadableFile
 from dropp.files.errors import FileNotFound, InvalidCursor
 from dropp.files.revision_errors import RevisionNotFound
 from dropp.files.revision_schemas import RevisionPage, RevisionRestore
@@ -28,13 +28,14 @@ router = APIRouter(
 
 @router.get("", responses=responses(InvalidCursor))
 async def list_revisions(
-    file: OwnedFile,
+    reader: ReadableFile,
     session: SessionDep,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RevisionPage:
-    """The file's revisions, newest first; pass `next_cursor` back as `cursor` for more."""
-    return await revisions.list_revisions(session, file, cursor=cursor, limit=limit)
+    """The file's revisions, newest first; pass `next_cursor` back as `cursor` for more.
+    Also for a file someone shared with you."""
+    return await revisions.list_revisions(session, reader.file, cursor=cursor, limit=limit)
 
 
 @router.get(
@@ -46,16 +47,19 @@ async def list_revisions(
     },
 )
 async def download_revision(
-    file: OwnedFile,
+    reader: ReadableFile,
     revision_id: UUID,
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
     redirect: bool = False,
 ) -> DownloadRead | RedirectResponse:
-    """A short-lived URL that downloads this revision's bytes as an attachment."""
-    revision = await revisions.get_revision(session, file, revision_id)
-    return await download_answer(storage, settings, file, revision, redirect=redirect)
+    """A short-lived URL that downloads this revision's bytes as an attachment (also of a
+    file someone shared with you)."""
+    revision = await revisions.get_revision(session, reader.file, revision_id)
+    return await download_answer(
+        session, storage, settings, reader.file, revision, reader.downloader, redirect=redirect
+    )
 
 
 @router.post("/{revision_id}/restore", responses=responses(RevisionNotFound, QuotaExceeded))

@@ -4,6 +4,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Query, status
 from fastapi.responses import RedirectResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.dependencies import CurrentPrincipal
 from dropp.auth.errors import InvalidToken
@@ -11,8 +12,9 @@ from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
+from dropp.downloads.service import Downloader, record_download
 from dropp.files import service, tree
-from dropp.files.dependencies import OwnedFile
+from dropp.files.dependencies import ReadableFile
 from dropp.files.errors import (
     FileNotFound,
     FileNotReady,
@@ -33,6 +35,7 @@ from dropp.files.schemas import (
     NodeRestore,
     StatusFilter,
 )
+from dropp.sharing.people_schemas import RecipientFileRead
 from dropp.storage.dependencies import StorageDep
 from dropp.storage.s3 import Storage
 
@@ -68,9 +71,18 @@ async def list_files(
 
 
 @router.get("/files/{file_id}", responses=responses(FileNotFound))
-async def get_file(file: OwnedFile, session: SessionDep) -> FileRead:
-    """A file's metadata."""
-    return await service.read_file(session, file.id)
+async def get_file(reader: ReadableFile, session: SessionDep) -> FileRead | RecipientFileRead:
+    """A file's metadata. For a file someone shared with you: its path as you see it, and
+    the share (`grant_id`) and `permission` you have it through."""
+    read = await service.read_file(session, reader.file.id)
+    if reader.share is None:
+        return read
+    return RecipientFileRead(
+        **read.model_dump(exclude={"path"}),
+        path=reader.share.path,
+        grant_id=reader.share.grant_id,
+        permission=reader.share.permission,
+    )
 
 
 @router.patch(
@@ -115,24 +127,37 @@ async def restore_file(
     },
 )
 async def download_file(
-    file: OwnedFile,
+    reader: ReadableFile,
     session: SessionDep,
     storage: StorageDep,
     settings: SettingsDep,
     redirect: bool = False,
 ) -> DownloadRead | RedirectResponse:
-    """A short-lived URL that downloads the file's current bytes as an attachment."""
-    revision = await service.get_current_revision(session, file)
+    """A short-lived URL that downloads the file's current bytes as an attachment (also for
+    a file someone shared with you)."""
+    revision = await service.get_current_revision(session, reader.file)
     if revision is None:
         raise FileNotReady("The file has no completed upload yet.")
-    return await download_answer(storage, settings, file, revision, redirect=redirect)
+    return await download_answer(
+        session, storage, settings, reader.file, revision, reader.downloader, redirect=redirect
+    )
 
 
 async def download_answer(
-    storage: Storage, settings: Settings, file: Node, revision: FileRevision, *, redirect: bool
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    file: Node,
+    revision: FileRevision,
+    downloader: Downloader,
+    *,
+    redirect: bool,
 ) -> DownloadRead | RedirectResponse:
     """A URL for exactly this revision's pinned version, as an attachment named like the file
-    (also for GET /files/{id}/revisions/{revision_id}/download)."""
+    (also for GET /files/{id}/revisions/{revision_id}/download); recorded as a download."""
+    await record_download(
+        session, downloader, owner_id=file.owner_id, node_id=file.id, revision_id=revision.id
+    )
     url = await storage.presign_get(
         revision.storage_key,
         version_id=revision.version_id,

@@ -15,14 +15,13 @@ from sqlalchemy import (
     select,
     text,
     true,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
+from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NameTaken, NotAFolder
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, UploadPart
 from dropp.files.schemas import FilePage, FileRead, StatusFilter
@@ -527,13 +526,10 @@ async def list_files(
         )
     if status != StatusFilter.ALL:
         query = query.where(shown.state == status.value)
-    if cursor is not None:
-        try:
-            created_at, last_id = decode_cursor(cursor)
-        except CursorError as error:
-            raise InvalidCursor("The cursor is not one this server issued.") from error
-        query = query.where(tuple_(Node.created_at, Node.id) < tuple_(created_at, last_id))
-    query = query.order_by(Node.created_at.desc(), Node.id.desc()).limit(limit + 1)
+    try:
+        query = newest_first(query, Node.created_at, Node.id, cursor, limit)
+    except CursorError as error:
+        raise InvalidCursor("The cursor is not one this server issued.") from error
     rows = [(node, revision) for node, revision in await session.execute(query)]
     page = rows[:limit]
     next_cursor = None

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import LateralFromClause
 
-from dropp.core.pagination import CursorError, decode_cursor, encode_cursor
+from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files import locks, service
 from dropp.files.errors import (
     BaseRevisionOnFolder,
@@ -51,6 +51,7 @@ from dropp.files.schemas import (
 )
 from dropp.sync import changes
 from dropp.sync.models import ChangeKind
+from dropp.sync.rows import Placement
 
 # How often a move retries autorename when a concurrent writer takes the name it picked.
 AUTORENAME_ATTEMPTS = 5
@@ -338,9 +339,10 @@ def _numbered(name: str, kind: NodeKind, number: int) -> str:
     return stem + suffix
 
 
-async def _free_name(
+async def free_name(
     session: AsyncSession, owner_id: UUID, parent_id: UUID | None, name: str, kind: NodeKind
 ) -> str:
+    """The first `name (n)` no live node in the folder holds."""
     prefix = _numbered(name, kind, 2).rsplit(" (", 1)[0]
     taken = set(
         await session.scalars(
@@ -381,7 +383,7 @@ async def _place(
         if holder is not None and holder.id != node_id:
             if not autorename:
                 raise NameTaken(f"{name!r} is already taken there.", conflicting_id=str(holder.id))
-            name = await _free_name(session, owner_id, parent_id, name, kind)
+            name = await free_name(session, owner_id, parent_id, name, kind)
         try:
             async with session.begin_nested():
                 await apply(parent_id, name)
@@ -436,6 +438,8 @@ async def move_node(
             .execution_options(synchronize_session=False)
         )
 
+    # Where it was: recipients of the shares it leaves or enters see it go or arrive.
+    previous = Placement(node.parent_id, node.name)
     await _place(session, node, parent_id, name, autorename=body.autorename, apply=apply)
     await session.refresh(node)
     read = await read_node(session, node)
@@ -446,6 +450,7 @@ async def move_node(
         change=ChangeKind.MOVED,
         node_kind=kind,
         path=read.path,
+        previous=previous,
     )
     return read
 
@@ -583,13 +588,10 @@ async def list_trash(
     query = select(Node).where(
         Node.owner_id == owner_id, Node.trash_root.is_(True), Node.trashed_at.is_not(None)
     )
-    if cursor is not None:
-        try:
-            trashed_at, last_id = decode_cursor(cursor)
-        except CursorError as error:
-            raise InvalidCursor("The cursor is not one this server issued.") from error
-        query = query.where(tuple_(Node.trashed_at, Node.id) < tuple_(trashed_at, last_id))
-    query = query.order_by(Node.trashed_at.desc(), Node.id.desc()).limit(limit + 1)
+    try:
+        query = newest_first(query, Node.trashed_at, Node.id, cursor, limit)
+    except CursorError as error:
+        raise InvalidCursor("The cursor is not one this server issued.") from error
     rows = list(await session.scalars(query))
     page = rows[:limit]
     paths = await service.folder_paths(

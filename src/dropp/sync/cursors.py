@@ -1,7 +1,8 @@
 """Sync cursors: opaque, signed tokens bound to one account.
 
 A feed cursor holds the last change id served; a snapshot cursor holds where the snapshot is
-in the tree and the feed position taken before it began. The HMAC makes them unforgeable, so
+in the tree (the caller's own, then what is shared with it) and the feed position taken
+before it began. The HMAC makes them unforgeable, so
 a client cannot point one at another account or at ids it was never given.
 """
 
@@ -32,7 +33,19 @@ class SnapshotCursor:
     node_id: UUID
 
 
-Cursor = FeedCursor | SnapshotCursor
+@dataclass(frozen=True, slots=True)
+class SharedSnapshotCursor:
+    """A snapshot past the caller's own tree, in what others share with it: grant by grant
+    (by id), each grant's nodes by (created_at, id)."""
+
+    feed_id: int
+    grant_id: UUID
+    # The keyset position of the last node served within that grant; None: none served yet.
+    created_at: datetime | None
+    node_id: UUID | None
+
+
+Cursor = FeedCursor | SnapshotCursor | SharedSnapshotCursor
 
 
 def _b64(raw: bytes) -> str:
@@ -49,10 +62,19 @@ def _signature(key: bytes, user_id: UUID, payload: bytes) -> bytes:
 
 
 def encode(key: bytes, user_id: UUID, cursor: Cursor) -> str:
+    fields: list[object]
     if isinstance(cursor, FeedCursor):
-        fields: list[object] = ["c", cursor.last_id]
-    else:
+        fields = ["c", cursor.last_id]
+    elif isinstance(cursor, SnapshotCursor):
         fields = ["s", cursor.feed_id, cursor.created_at.isoformat(), str(cursor.node_id)]
+    else:
+        fields = [
+            "g",
+            cursor.feed_id,
+            str(cursor.grant_id),
+            cursor.created_at.isoformat() if cursor.created_at is not None else None,
+            str(cursor.node_id) if cursor.node_id is not None else None,
+        ]
     payload = json.dumps(fields, separators=(",", ":")).encode()
     return f"{_b64(payload)}.{_b64(_signature(key, user_id, payload))}"
 
@@ -79,6 +101,12 @@ def decode(key: bytes, user_id: UUID, token: str) -> Cursor:
             moment = datetime.fromisoformat(fields[2])
             if moment.tzinfo is not None:
                 return SnapshotCursor(fields[1], moment, UUID(fields[3]))
+        if fields[0] == "g" and len(fields) == 5 and type(fields[1]) is int:
+            if fields[3] is None and fields[4] is None:
+                return SharedSnapshotCursor(fields[1], UUID(fields[2]), None, None)
+            moment = datetime.fromisoformat(fields[3])
+            if moment.tzinfo is not None:
+                return SharedSnapshotCursor(fields[1], UUID(fields[2]), moment, UUID(fields[4]))
     except (ValueError, TypeError, IndexError, KeyError) as error:
         raise invalid from error
     raise invalid

@@ -35,4 +35,7 @@ class Change(Base):
     revision_id: Mapped[UUID | None] = mapped_column(Uuid)
     size: Mapped[int | None] = mapped_column(BigInteger)
     content_hash: Mapped[str | None] = mapped_column(Text)
+    # Set on a recipient's rows about someone else's node: the share it is seen through;
+    # `path` then starts at the shared node (`/<shared name>/...`).
+    grant_id: Mapped[UUID | None] = mapped_column(Uuid)
     created_at: Mapped[datetime] = created_at_column()

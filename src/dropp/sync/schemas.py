@@ -17,6 +17,11 @@ class ChangeRead(BaseModel):
     size: int | None
     content_hash: str | None
     changed_at: datetime
+    grant_id: UUID | None = Field(
+        description="Set for someone else's node you see through a share: the share "
+        "(`GET /shared/{grant_id}/items`). `path` then starts at the shared node, "
+        "`/<its name>/...`. Null for your own nodes."
+    )
 
 
 class ChangePage(BaseModel):
@@ -24,9 +29,10 @@ class ChangePage(BaseModel):
     cursor: str = Field(description="Pass back as `cursor`; opaque, bound to your account.")
     has_more: bool
     snapshot: bool = Field(
-        description="True while paging through a snapshot: its entries are the live tree, "
-        "each as `created`. Its last page's cursor continues with the changes made since it "
-        "began (some may repeat what the snapshot showed: apply them idempotently)."
+        description="True while paging through a snapshot: its entries are your live tree, "
+        "then every live node shared with you (with `grant_id`), each as `created`. Its last "
+        "page's cursor continues with the changes made since it began (some may repeat what "
+        "the snapshot showed: apply them idempotently)."
     )
 
 

@@ -1,25 +1,61 @@
-"""The change feed and snapshots a sync client pages through, and what long-polls check."""
+"""The change feed and snapshots a sync client pages through, and what long-polls check.
+
+A snapshot pages through the caller's own live tree, then through every live node shared with
+it, grant by grant; a cursor says which of the two it is in.
+"""
 
 import hashlib
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, and_, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, and_, func, or_, select, text, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.models import User
 from dropp.core.config import Settings
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, NodeKind
-from dropp.sync import cursors
-from dropp.sync.cursors import Cursor, FeedCursor, SnapshotCursor
+from dropp.sync import audience, cursors
+from dropp.sync.cursors import Cursor, FeedCursor, SharedSnapshotCursor, SnapshotCursor
 from dropp.sync.errors import CursorExpired
 from dropp.sync.models import Change, ChangeKind
 from dropp.sync.schemas import ChangePage, ChangeRead
 
 # Validating a page as one list is a single call into pydantic-core, not one per entry.
 CHANGE_LIST = TypeAdapter(list[ChangeRead])
+
+# Where the shared part of a snapshot starts: before every grant id.
+FIRST_GRANT = UUID(int=0)
+
+# One page of the live nodes under a shared node (the node itself first among them), with
+# their paths as a recipient sees them. Each level is an index probe on the live children of
+# the folders above (the partial unique index on (parent_id, name)); the walk covers the
+# shared subtree on every page, so a page costs what the shared folder holds, not what its
+# owner's whole tree holds.
+SHARED_SUBTREE_PAGE = text(
+    """
+    WITH RECURSIVE shared(id, kind, path, created_at, updated_at, current_revision_id) AS (
+        SELECT id, kind, '/' || name, created_at, updated_at, current_revision_id
+        FROM node WHERE id = CAST(:root_id AS uuid) AND trashed_at IS NULL
+        UNION ALL
+        SELECT node.id, node.kind, shared.path || '/' || node.name, node.created_at,
+               node.updated_at, node.current_revision_id
+        FROM shared JOIN node ON node.parent_id = shared.id
+        WHERE shared.kind = 'folder' AND node.trashed_at IS NULL
+    )
+    SELECT shared.id, shared.kind, shared.path, shared.created_at, shared.updated_at,
+           revision.id AS revision_id, revision.size, revision.sha256, revision.part_size
+    FROM shared LEFT JOIN file_revision AS revision ON revision.id = shared.current_revision_id
+    WHERE (shared.kind = 'folder' OR shared.current_revision_id IS NOT NULL)
+      AND (CAST(:after_at AS timestamptz) IS NULL
+           OR (shared.created_at, shared.id)
+              > (CAST(:after_at AS timestamptz), CAST(:after_id AS uuid)))
+    ORDER BY shared.created_at, shared.id
+    LIMIT :limit
+    """
+)
 
 EXPIRED_DETAIL = "The changes after this cursor were pruned; re-snapshot: call without a cursor."
 
@@ -68,6 +104,9 @@ async def changes_page(
     last_id = await check_not_pruned(session, user_id, cursor)
     if isinstance(cursor, SnapshotCursor):
         return await _snapshot_page(session, key, user_id, last_id, cursor, limit)
+    if isinstance(cursor, SharedSnapshotCursor):
+        entries, more = await _shared_entries(session, user_id, cursor, limit)
+        return await _snapshot_answer(session, key, user_id, cursor.feed_id, entries, more)
     return await _feed_page(session, key, user_id, last_id, limit)
 
 
@@ -88,6 +127,7 @@ async def _feed_page(
                 Change.size,
                 Change.content_hash,
                 Change.created_at.label("changed_at"),
+                Change.grant_id,
             )
             .where(Change.user_id == user_id, Change.id > last_id)
             .order_by(Change.id)
@@ -149,33 +189,90 @@ async def _snapshot_page(
     parents = await files_service.folder_paths(
         session, {row.parent_id for row in page if row.parent_id is not None}
     )
-    entries = CHANGE_LIST.validate_python(
-        [
-            {
-                "change": ChangeKind.CREATED,
-                "node_id": row.id,
-                "kind": row.kind,
-                "path": f"{parents[row.parent_id] if row.parent_id else ''}/{row.name}",
-                "revision_id": row.revision_id,
-                "size": row.size,
-                "content_hash": files_service.content_hash(row.sha256, row.part_size),
-                "changed_at": row.updated_at,
-            }
-            for row in page
-        ]
-    )
+    entries = [
+        {
+            "change": ChangeKind.CREATED,
+            "node_id": row.id,
+            "kind": row.kind,
+            "path": f"{parents[row.parent_id] if row.parent_id else ''}/{row.name}",
+            "revision_id": row.revision_id,
+            "size": row.size,
+            "content_hash": files_service.content_hash(row.sha256, row.part_size),
+            "changed_at": row.updated_at,
+            "grant_id": None,
+        }
+        for row in page
+    ]
     if len(rows) > limit:
         last = page[-1]
-        next_cursor: Cursor = SnapshotCursor(feed_id, last.created_at, last.id)
+        own_cursor = SnapshotCursor(feed_id, last.created_at, last.id)
+        return await _snapshot_answer(session, key, user_id, feed_id, entries, own_cursor)
+    # The caller's own tree is done: what others share with it fills the rest of the page.
+    start = SharedSnapshotCursor(feed_id, FIRST_GRANT, None, None)
+    shared, more = await _shared_entries(session, user_id, start, limit - len(page))
+    return await _snapshot_answer(session, key, user_id, feed_id, entries + shared, more)
+
+
+async def _shared_entries(
+    session: AsyncSession, user_id: UUID, position: SharedSnapshotCursor, limit: int
+) -> tuple[list[dict[str, Any]], SharedSnapshotCursor | None]:
+    """Up to `limit` live nodes shared with the user, from `position` on, as snapshot
+    entries; and where the next page starts, if there is more."""
+    entries: list[dict[str, Any]] = []
+    last = position
+    for grant_id, node_id in await audience.visible_grants(session, user_id, position.grant_id):
+        after = position if grant_id == position.grant_id else None
+        rows = (
+            await session.execute(
+                SHARED_SUBTREE_PAGE,
+                {
+                    "root_id": node_id,
+                    "after_at": after.created_at if after else None,
+                    "after_id": after.node_id if after else None,
+                    "limit": limit + 1 - len(entries),
+                },
+            )
+        ).all()
+        for row in rows:
+            if len(entries) == limit:
+                return entries, last
+            entries.append(
+                {
+                    "change": ChangeKind.CREATED,
+                    "node_id": row.id,
+                    "kind": row.kind,
+                    "path": row.path,
+                    "revision_id": row.revision_id,
+                    "size": row.size,
+                    "content_hash": files_service.content_hash(row.sha256, row.part_size),
+                    "changed_at": row.updated_at,
+                    "grant_id": grant_id,
+                }
+            )
+            last = SharedSnapshotCursor(position.feed_id, grant_id, row.created_at, row.id)
+    return entries, None
+
+
+async def _snapshot_answer(
+    session: AsyncSession,
+    key: bytes,
+    user_id: UUID,
+    feed_id: int,
+    entries: list[dict[str, Any]],
+    next_cursor: Cursor | None,
+) -> ChangePage:
+    # One validation call for the page, not one per entry.
+    changes = CHANGE_LIST.validate_python(entries)
+    if next_cursor is not None:
         return ChangePage(
-            changes=entries,
+            changes=changes,
             cursor=cursors.encode(key, user_id, next_cursor),
             has_more=True,
             snapshot=True,
         )
     # The snapshot is done: continue with the feed from where it stood when the snapshot began.
     return ChangePage(
-        changes=entries,
+        changes=changes,
         cursor=cursors.encode(key, user_id, FeedCursor(feed_id)),
         has_more=await has_changes_after(session, user_id, feed_id),
         snapshot=True,

@@ -2,21 +2,26 @@
 
 from uuid import UUID
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.files import service as files_service
-from dropp.files.models import FileRevision, RevisionState
+from dropp.files.models import FileRevision, Node, RevisionState
+from dropp.sharing import access as sharing_access
+from dropp.sharing.models import Permission
 from dropp.uploads.errors import UploadAmbiguous, UploadNotFound
 
 
 async def locate_upload(
-    session: AsyncSession, owner_id: UUID, file_id: UUID, upload_id: UUID | None
+    session: AsyncSession, user_id: UUID, file_id: UUID, upload_id: UUID | None
 ) -> FileRevision:
     """The named upload of the caller's file, else its only pending one, else its newest;
-    locked for the rest of the transaction. Another user's file is UploadNotFound."""
-    revision = await files_service.lock_revision(session, owner_id, file_id, upload_id)
+    locked for the rest of the transaction. On a file shared with the caller, the same among
+    the uploads the caller made, while it is still an editor there. Any other file is
+    UploadNotFound."""
+    revision = await files_service.lock_revision(session, user_id, file_id, upload_id)
     if revision is None:
-        raise UploadNotFound("There is no such upload.")
+        return await _locate_editors_upload(session, user_id, file_id, upload_id)
     if (
         revision.state == RevisionState.PENDING
         and upload_id is None
@@ -25,4 +30,42 @@ async def locate_upload(
         raise UploadAmbiguous(
             "Several uploads of this file are pending: name one with `upload_id`."
         )
+    return revision
+
+
+async def _locate_editors_upload(
+    session: AsyncSession, user_id: UUID, file_id: UUID, upload_id: UUID | None
+) -> FileRevision:
+    share = await sharing_access.shared_access(session, user_id, file_id)
+    if share is None or share.permission != Permission.EDITOR:
+        raise UploadNotFound("There is no such upload.")
+    # The file row before the revision: the order completion and deletion take them in. A
+    # trash that committed since the access check shows here, and ends the editor's access.
+    node = await session.scalar(
+        select(Node)
+        .where(Node.id == file_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    if node is None or node.trashed_at is not None:
+        raise UploadNotFound("There is no such upload.")
+    mine = (FileRevision.node_id == file_id, FileRevision.uploaded_by == user_id)
+    query = select(FileRevision).where(*mine)
+    if upload_id is not None:
+        query = query.where(FileRevision.id == upload_id)
+    else:
+        query = query.order_by(
+            (FileRevision.state == RevisionState.PENDING).desc(), FileRevision.created_at.desc()
+        )
+    revision = await session.scalar(query.limit(1).with_for_update())
+    if revision is None:
+        raise UploadNotFound("There is no such upload.")
+    if revision.state == RevisionState.PENDING and upload_id is None:
+        pending = await session.scalar(
+            select(func.count()).where(*mine, FileRevision.state == RevisionState.PENDING)
+        )
+        if pending and pending > 1:
+            raise UploadAmbiguous(
+                "Several of your uploads of this file are pending: name one with `upload_id`."
+            )
     return revision

@@ -20,6 +20,7 @@ from dropp.idempotency.errors import (
 )
 from dropp.quotas.errors import QuotaExceeded
 from dropp.roles.errors import FileTypeNotAllowed, UploadNotAllowed
+from dropp.sharing.people_errors import GrantNotFound, ShareReadOnly, ShareTargetMismatch
 from dropp.storage.dependencies import StorageDep
 from dropp.uploads import multipart, service
 from dropp.uploads.errors import (
@@ -73,6 +74,9 @@ router = APIRouter(
             IdempotencyKeyReused,
             IdempotencyKeyInFlight,
             RevisionConflict,
+            GrantNotFound,
+            ShareReadOnly,
+            ShareTargetMismatch,
         ),
     },
 )
@@ -95,6 +99,11 @@ async def start_upload(
     Needs a verified email (unless REQUIRE_EMAIL_VERIFICATION is off) and a role whose upload
     policy admits the file's name, type and size. With an `Idempotency-Key`, a retry gets the
     first answer (the same upload) instead of starting another.
+
+    With `share_id`, the upload goes into a file or folder shared with you as `editor`, in
+    its owner's files and against the owner's quota; your own role's policy still applies.
+    You complete, list parts of and cancel it with the routes below, as for your own files,
+    while you remain an editor there.
     """
     answer = await service.start_upload(session, storage, settings, principal, body)
     if answer.status == "complete":
@@ -215,6 +224,7 @@ async def complete_upload(
     """
     upload_id = body.upload_id if body else None
     parts = body.parts if body else None
-    return await service.complete_upload(
+    read = await service.complete_upload(
         session, storage, principal.user_id, file_id, upload_id, parts
     )
+    return await service.as_seen_by(session, principal.user_id, read)

@@ -55,6 +55,12 @@ class UploadCreate(BaseModel):
     )
     content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")
     folder: FolderPath | None = Field(None, description="Like /reports/2026; created if missing.")
+    share_id: UUID | None = Field(
+        None,
+        description="Upload into something shared with you as `editor` (the `grant_id` of "
+        "GET /shared): `folder` is then inside the shared folder, or for a shared file "
+        "absent, with `filename` the file's name. It goes to the owner's files and quota.",
+    )
     expires_in: int | None = Field(
         None,
         ge=60,

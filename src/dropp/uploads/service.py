@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.tokens import AccessClaims
@@ -13,12 +14,14 @@ from dropp.core.config import Settings
 from dropp.files import conflicts, locks
 from dropp.files import expiry as file_expiry
 from dropp.files import service as files_service
-from dropp.files.models import FileRevision, Node, RevisionState
+from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.files.names import split_folder_path
 from dropp.files.revision_errors import RevisionConflictDiscarded
 from dropp.files.schemas import FileRead
 from dropp.quotas import service as quotas_service
 from dropp.roles import service as roles_service
+from dropp.sharing import access as sharing_access
+from dropp.sharing.people_errors import ShareTargetMismatch
 from dropp.storage.s3 import ObjectHead, Storage, b64_sha256
 from dropp.uploads import multipart
 from dropp.uploads.errors import (
@@ -82,6 +85,33 @@ def check_may_upload(
     return max_bytes
 
 
+async def _upload_folder(
+    session: AsyncSession, user_id: UUID, body: UploadCreate
+) -> tuple[UUID, UUID | None]:
+    """Whose tree the upload goes to, and its folder there (None: the top level), created
+    where missing. The owner's tree lock is shared from here to the commit."""
+    folder_names = split_folder_path(body.folder or "")
+    if body.share_id is None:
+        await locks.share_tree(session, user_id)
+        return user_id, await files_service.ensure_folder(session, user_id, folder_names)
+    owner_id = await sharing_access.grant_owner(session, body.share_id)
+    # Locked before access is checked, so the shared node cannot move or go to the trash
+    # between the check and the upload.
+    await locks.share_tree(session, owner_id)
+    root = await sharing_access.editable_node(session, user_id, body.share_id)
+    if root.kind == NodeKind.FILE:
+        if folder_names or body.filename != root.name:
+            raise ShareTargetMismatch(
+                f"This share is one file: upload its new revisions as {root.name!r}, "
+                "without `folder`."
+            )
+        return owner_id, root.parent_id
+    root_names = split_folder_path(await files_service.node_path(session, root))
+    return owner_id, await files_service.ensure_folder(
+        session, owner_id, [*root_names, *folder_names]
+    )
+
+
 async def start_upload(
     session: AsyncSession,
     storage: Storage,
@@ -96,10 +126,7 @@ async def start_upload(
     if body.size is None:
         # One S3 POST carries at most 5 GiB: a larger file declares its size and goes multipart.
         max_bytes = min(max_bytes, SINGLE_POST_MAX_BYTES)
-    owner_id = principal.user_id
-    folder_names = split_folder_path(body.folder or "")
-    await locks.share_tree(session, owner_id)
-    parent_id = await files_service.ensure_folder(session, owner_id, folder_names)
+    owner_id, parent_id = await _upload_folder(session, principal.user_id, body)
     sha256 = bytes.fromhex(body.sha256) if body.sha256 is not None else None
     part_size = None
     if body.size is not None and (body.multipart or body.size > settings.multipart_threshold_bytes):
@@ -156,6 +183,13 @@ async def start_upload(
         base_revision_id=body.base_revision,
         mode=body.conflict,
     )
+    if owner_id != principal.user_id:
+        await session.execute(
+            update(FileRevision)
+            .where(FileRevision.id == revision.id)
+            .values(uploaded_by=principal.user_id)
+            .execution_options(synchronize_session=False)
+        )
     # Quota: the revision holds its declared size, or without one the most the form may take
     # (capped at what the quota leaves), until it completes, fails, expires or is deleted.
     max_bytes = await quotas_service.reserve_upload(
@@ -279,6 +313,16 @@ async def complete_upload(
     if conflict is None and not in_trash:
         return read
     return UploadCompleteRead(**read.model_dump(), conflict=conflict, in_trash=in_trash)
+
+
+async def as_seen_by(session: AsyncSession, user_id: UUID, read: FileRead) -> FileRead:
+    """The answer with the file's path as the caller sees it: an editor of a share sees the
+    path inside the share, never where the file is in its owner's tree."""
+    node = await session.get(Node, read.file_id)
+    if node is None or node.owner_id == user_id:
+        return read
+    share = await sharing_access.shared_access(session, user_id, read.file_id)
+    return read.model_copy(update={"path": share.path if share else f"/{read.name}"})
 
 
 # --- sync conflicts -------------------------------------------------------------------------

@@ -1,0 +1,203 @@
+"""The link of a file request, for anyone holding it: no account, no view of the folder."""
+
+import secrets
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from fastapi import APIRouter, Request, Response, status
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from dropp.core.db import SessionDep
+from dropp.core.dependencies import SettingsDep
+from dropp.core.errors import responses
+from dropp.core.pages import render
+from dropp.core.rate_limit import RateLimited, rate_limited
+from dropp.file_requests import intake
+from dropp.file_requests.errors import (
+    PRIVATE_LINK_HEADERS,
+    FileRequestFull,
+    FileRequestNoSpace,
+    FileRequestNotFound,
+    NameBusy,
+)
+from dropp.file_requests.schemas import (
+    DropCompleteRead,
+    DropCreate,
+    DropRead,
+    FileRequestPublicRead,
+)
+from dropp.storage.dependencies import StorageDep
+from dropp.storage.s3 import Storage
+from dropp.uploads.errors import (
+    FileTooLarge,
+    StorageVersioningDisabled,
+    UploadAlreadyComplete,
+    UploadChecksumMismatch,
+    UploadExpired,
+    UploadIncomplete,
+    UploadNotFound,
+    UploadSizeMismatch,
+)
+
+router = APIRouter(prefix="/r", tags=["file requests"], responses=responses(FileRequestNotFound))
+
+SIZE_UNITS = ("bytes", "KB", "MB", "GB", "TB")
+
+
+def _private(response: Response) -> None:
+    response.headers.update(PRIVATE_LINK_HEADERS)
+
+
+def _quality(accepted: list[tuple[str, float]], media: str) -> float:
+    """The q the Accept header gives `media`, from its most specific matching range."""
+    family = media.split("/", 1)[0] + "/*"
+    for candidate in (media, family, "*/*"):
+        for accepted_media, quality in accepted:
+            if accepted_media == candidate:
+                return quality
+    return 0.0
+
+
+def prefers_html(accept: str) -> bool:
+    """Whether the Accept header ranks HTML above JSON, as a browser's does."""
+    accepted = []
+    for item in accept.split(","):
+        media, *parameters = (part.strip() for part in item.split(";"))
+        quality = 1.0
+        for parameter in parameters:
+            name, _, value = parameter.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if media:
+            accepted.append((media.lower(), quality))
+    return _quality(accepted, "text/html") > _quality(accepted, "application/json")
+
+
+def _size_text(size: int) -> str:
+    value, unit = float(size), 0
+    while value >= 1024 and unit < len(SIZE_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    if unit == 0:
+        return f"{size} byte{'s' if size != 1 else ''}"
+    return f"{value:.1f}".removesuffix(".0") + f" {SIZE_UNITS[unit]}"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _page(view: FileRequestPublicRead, storage: Storage) -> HTMLResponse:
+    """The upload page: a file picker whose script starts each upload here, sends the bytes
+    straight to storage, and completes it; and the same steps spelled out for scripts."""
+    nonce = secrets.token_urlsafe(16)
+    policy = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+        f"connect-src 'self' {_origin(storage.post_forms.url)}; form-action 'none'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
+    deadline = view.deadline.strftime("%Y-%m-%d %H:%M UTC") if view.deadline else None
+    return render(
+        "file_request.html",
+        headers={**PRIVATE_LINK_HEADERS, "Content-Security-Policy": policy},
+        title=view.title,
+        deadline=deadline,
+        max_size=_size_text(view.max_file_bytes),
+        uploads_left=view.uploads_left,
+        nonce=nonce,
+    )
+
+
+@router.get(
+    "/{token}",
+    response_model=FileRequestPublicRead,
+    responses={200: {"content": {"text/html": {}}, "description": "The request, or its page."}},
+)
+async def view_link(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep, storage: StorageDep
+) -> Response:
+    """What the link asks for and what it still takes. A browser (Accept preferring HTML)
+    gets an upload page instead. Never the folder, its files, or its owner."""
+    html = prefers_html(request.headers.get("accept", ""))
+    try:
+        found = await intake.find_request(session, settings, token)
+    except FileRequestNotFound:
+        if not html:
+            raise
+        return render(
+            "file_request_gone.html", status.HTTP_404_NOT_FOUND, headers=PRIVATE_LINK_HEADERS
+        )
+    view = intake.public_view(settings, found)
+    if html:
+        return _page(view, storage)
+    return JSONResponse(view.model_dump(mode="json"), headers=PRIVATE_LINK_HEADERS)
+
+
+@router.post(
+    "/{token}/uploads",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[rate_limited("file-request-upload")],
+    responses=responses(FileTooLarge, FileRequestNoSpace, FileRequestFull, NameBusy, RateLimited),
+)
+async def start_upload_through_link(
+    token: str,
+    body: DropCreate,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    response: Response,
+) -> DropRead:
+    """Start an upload into the request's folder: POST the file to `upload.url` with
+    `upload.fields`, then complete it. It always becomes a new file: a name already taken
+    there gets a number ("report (2).pdf"), and nothing there is replaced or shown."""
+    _private(response)
+    return await intake.start_drop(session, storage, settings, token, body)
+
+
+@router.post(
+    "/{token}/uploads/{upload_id}/complete",
+    responses=responses(
+        UploadNotFound,
+        UploadIncomplete,
+        UploadSizeMismatch,
+        UploadChecksumMismatch,
+        UploadExpired,
+        StorageVersioningDisabled,
+    ),
+)
+async def complete_upload_through_link(
+    token: str,
+    upload_id: UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    response: Response,
+) -> DropCompleteRead:
+    """Finish an upload once its bytes are in storage; storage's size is the one that counts.
+    An upload started before the deadline may be completed after it."""
+    _private(response)
+    return await intake.complete_drop(session, storage, settings, token, upload_id)
+
+
+@router.delete(
+    "/{token}/uploads/{upload_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(UploadNotFound, UploadAlreadyComplete),
+)
+async def cancel_upload_through_link(
+    token: str, upload_id: UUID, session: SessionDep, storage: StorageDep, settings: SettingsDep
+) -> Response:
+    """Cancel an upload that is not complete: storage drops its bytes, the file it would have
+    become goes, and the request gets the use back."""
+    cleanup = await intake.cancel_drop(session, settings, token, upload_id)
+    # Rows go first: a crash between the two leaves unreferenced bytes for the sweeper, never
+    # rows that point at missing bytes.
+    await session.commit()
+    for key, storage_upload_id in cleanup.multipart:
+        await storage.abort_multipart_upload(key, storage_upload_id)
+    for key in cleanup.keys:
+        await storage.delete(key)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=PRIVATE_LINK_HEADERS)

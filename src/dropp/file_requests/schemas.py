@@ -1,0 +1,139 @@
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+
+from dropp.files.names import split_folder_path
+from dropp.uploads.schemas import ContentType, FileName, PresignedForm, Sha256
+
+# Ten years: far enough for any deadline, near enough that the arithmetic cannot overflow.
+MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
+MAX_TITLE_LENGTH = 200
+
+
+def _title(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("a title cannot be empty")
+    if not value.isprintable():
+        raise ValueError("a title is one line of printable text")
+    return value
+
+
+def _folder_path(value: str) -> str:
+    if not split_folder_path(value):
+        raise ValueError("name a folder such as /inbox; the top level cannot take a request")
+    return value
+
+
+Title = Annotated[str, Field(max_length=MAX_TITLE_LENGTH), AfterValidator(_title)]
+RequestFolderPath = Annotated[str, Field(max_length=4096), AfterValidator(_folder_path)]
+
+
+class FileRequestCreate(BaseModel):
+    folder_path: RequestFolderPath | None = Field(
+        None, description="Like /inbox/2026; created like `mkdir -p` if missing."
+    )
+    folder_id: UUID | None = Field(None, description="One of your folders, instead of a path.")
+    title: Title = Field(description="What the uploader sees, e.g. 'Photos from the trip'.")
+    deadline: AwareDatetime | None = Field(
+        None, description="No upload starts after this moment; must be in the future."
+    )
+    expires_in: int | None = Field(
+        None,
+        ge=60,
+        le=MAX_EXPIRES_IN,
+        strict=True,
+        description="A deadline this many seconds from now, instead of `deadline`.",
+    )
+    max_file_bytes: int | None = Field(
+        None,
+        ge=1,
+        strict=True,
+        description="The largest file accepted; absent: your role's limit, if any, else the "
+        "server's.",
+    )
+    max_uploads: int | None = Field(
+        None, ge=1, le=1_000_000, strict=True, description="How many uploads may be started."
+    )
+
+    @model_validator(mode="after")
+    def _one_folder_one_deadline(self) -> "FileRequestCreate":
+        if (self.folder_path is None) == (self.folder_id is None):
+            raise ValueError("give exactly one of `folder_path` and `folder_id`")
+        if self.deadline is not None and self.expires_in is not None:
+            raise ValueError("give `deadline` or `expires_in`, not both")
+        return self
+
+
+class FileRequestState(StrEnum):
+    OPEN = "open"
+    EXPIRED = "expired"
+    FULL = "full"
+    FOLDER_IN_TRASH = "folder_in_trash"
+
+
+class FileRequestRead(BaseModel):
+    id: UUID
+    title: str
+    folder_id: UUID
+    folder_path: str
+    deadline: datetime | None
+    max_file_bytes: int | None
+    max_uploads: int | None
+    uploads_used: int = Field(description="Uploads started through the link, cancelled ones not.")
+    files_received: int = Field(description="Uploads completed through the link.")
+    state: FileRequestState = Field(
+        description="`open` accepts uploads; `expired` is past its deadline, `full` has no "
+        "uploads left, `folder_in_trash` waits for its folder to be restored."
+    )
+    created_at: datetime
+
+
+class FileRequestCreated(FileRequestRead):
+    token: str = Field(description="The link's secret; shown only in this answer.")
+    url: str = Field(description="The link to hand out: `{PUBLIC_URL}/r/{token}`.")
+
+
+class FileRequestPage(BaseModel):
+    file_requests: list[FileRequestRead] = Field(description="Newest first.")
+    next_cursor: str | None
+
+
+# --- the link's side: anyone holding it ----------------------------------------------------
+
+
+class FileRequestPublicRead(BaseModel):
+    title: str
+    deadline: datetime | None
+    max_file_bytes: int = Field(description="The largest file the link accepts, in bytes.")
+    uploads_left: int | None = Field(description="Null: no limit on the number of uploads.")
+
+
+class DropCreate(BaseModel):
+    filename: FileName = Field(description="The name it is stored under, numbered if taken.")
+    size: int = Field(ge=0, strict=True, description="Exact size in bytes; storage enforces it.")
+    content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")
+    sha256: Sha256 | None = Field(
+        None, description="The file's SHA-256 (hex or base64); storage refuses other bytes."
+    )
+
+
+class DropRead(BaseModel):
+    upload_id: UUID
+    file_id: UUID
+    upload: PresignedForm = Field(
+        description="POST the file to `url` as multipart/form-data: every field of `fields`, "
+        "then the file as the last field, named `file`."
+    )
+    expires_at: datetime = Field(description="The form works until then.")
+
+
+class DropCompleteRead(BaseModel):
+    status: Literal["complete"] = "complete"
+    size: int
+    content_hash: str | None = Field(
+        None, description="`sha256:<hex>` when the upload declared a SHA-256 storage verified."
+    )

@@ -1,0 +1,423 @@
+"""What anyone holding a share link's token sees: no account, no bearer token.
+
+Each route answers JSON, or small pages for a browser (an Accept that prefers text/html).
+Every answer, errors included, is kept out of caches, search indexes and Referer headers.
+
+The unlock form carries no CSRF token: a site that could forge its post would need the
+link's token and password, and could then open the link itself.
+"""
+
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Cookie, Header, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from pydantic import ValidationError
+
+from dropp.auth.tokens import secret_digest
+from dropp.core.config import Settings
+from dropp.core.db import SessionDep
+from dropp.core.dependencies import SettingsDep
+from dropp.core.errors import DroppError, error_response, responses
+from dropp.core.pages import render
+from dropp.core.rate_limit import RateLimited, RateLimiter, client_address
+from dropp.files.errors import FileNotFound, FileNotReady, FolderNotFound, InvalidCursor
+from dropp.files.models import NodeKind
+from dropp.files.schemas import DownloadRead
+from dropp.sharing import links
+from dropp.sharing.link_access import ACCESS_COOKIE, ACCESS_HEADER
+from dropp.sharing.link_errors import (
+    DownloadLimitReached,
+    InvalidSharePath,
+    ShareLocked,
+    ShareNotFound,
+    ShareNotLocked,
+    WrongPassword,
+)
+from dropp.sharing.link_schemas import (
+    ShareAccess,
+    SharedFileRead,
+    SharedFolderRead,
+    ShareUnlock,
+)
+from dropp.storage.dependencies import StorageDep
+
+UNLOCK_GROUP = "share-unlock"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+PUBLIC_HEADERS = {
+    # The token is in the URL: no Referer may carry it elsewhere, no crawler may index it,
+    # no cache may keep what it opened.
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Vary": "Accept",
+}
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """The q Accept gives `media_type`, from its most specific matching range."""
+    family = media_type.partition("/")[0]
+    specificity, quality = -1, 0.0
+    for entry in accept.lower().split(","):
+        candidate, *parameters = (field.strip() for field in entry.split(";"))
+        rank = {media_type: 2, f"{family}/*": 1, "*/*": 0}.get(candidate, -1)
+        if rank <= specificity:
+            continue
+        q = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = min(1.0, max(0.0, float(value)))
+                except ValueError:
+                    q = 0.0
+        specificity, quality = rank, q
+    return quality
+
+
+def prefers_html(request: Request) -> bool:
+    """A browser: its Accept ranks text/html above JSON. API clients and `*/*` get JSON."""
+    accept = request.headers.get("accept")
+    if not accept:
+        return False
+    return _quality(accept, "text/html") > _quality(accept, "application/json")
+
+
+def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    return render(template, status_code, headers=PUBLIC_HEADERS, **context)
+
+
+def _locked_page(
+    settings: Settings,
+    token: str,
+    *,
+    path: str | None = None,
+    error: str | None = None,
+    status_code: int = status.HTTP_401_UNAUTHORIZED,
+    headers: dict[str, str] | None = None,
+) -> HTMLResponse:
+    page = _page(
+        "share_locked.html",
+        status_code,
+        unlock_action=f"{links.share_path(settings, token)}/unlock",
+        path=path,
+        error=error,
+    )
+    page.headers.update(headers or {})
+    return page
+
+
+def _error_page(request: Request, error: DroppError) -> HTMLResponse:
+    settings: Settings = request.state.settings
+    token = request.path_params.get("token")
+    if isinstance(error, ShareLocked) and isinstance(token, str):
+        return _locked_page(settings, token)
+    page = _page(
+        "message.html",
+        error.status,
+        title=HTTPStatus(error.status).phrase,
+        message=error.detail,
+        error=True,
+    )
+    page.headers.update(error.response_headers)
+    return page
+
+
+class PublicShareRoute(APIRoute):
+    """Errors as pages for a browser, and the public headers on every answer."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def answer(request: Request) -> Response:
+            # The route's session has already rolled back when an error arrives here.
+            try:
+                response = await handler(request)
+            except DroppError as error:
+                response = (
+                    _error_page(request, error) if prefers_html(request) else error_response(error)
+                )
+            except RequestValidationError as error:
+                response = await request.app.exception_handlers[RequestValidationError](
+                    request, error
+                )
+            response.headers.update(PUBLIC_HEADERS)
+            return response
+
+        return answer
+
+
+router = APIRouter(tags=["share links"], route_class=PublicShareRoute)
+
+AccessHeader = Annotated[
+    str | None,
+    Header(
+        alias=ACCESS_HEADER,
+        description="For a password-protected link: the `access` POST /s/{token}/unlock gave.",
+    ),
+]
+AccessCookie = Annotated[str | None, Cookie(alias=ACCESS_COOKIE, include_in_schema=False)]
+SharePath = Annotated[
+    str | None,
+    Query(max_length=4096, description="Folder links: a path inside the shared folder."),
+]
+
+
+# --- pages -------------------------------------------------------------------------------------
+
+
+def _size_text(size: int | None) -> str:
+    if size is None:
+        return ""
+    if size < 1000:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    value = float(size)
+    for unit in ("KB", "MB", "GB", "TB"):
+        value /= 1000
+        if value < 1000 or unit == "TB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _when(moment: datetime | None) -> str | None:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else None
+
+
+def _file_page(settings: Settings, token: str, shared: SharedFileRead) -> HTMLResponse:
+    return _page(
+        "share_file.html",
+        name=shared.name,
+        details=" · ".join(
+            part for part in (_size_text(shared.size), shared.content_type or "") if part
+        ),
+        ready=shared.size is not None,
+        download_href=f"{links.share_path(settings, token)}/download",
+        downloads_left=shared.downloads_left,
+        expires_at=_when(shared.expires_at),
+    )
+
+
+def _folder_page(settings: Settings, token: str, shared: SharedFolderRead) -> HTMLResponse:
+    base = links.share_path(settings, token)
+
+    def view(path: str, **more: str) -> str:
+        return f"{base}?{urlencode({'path': path, **more})}" if path != "/" or more else base
+
+    names = [name for name in shared.path.split("/") if name]
+    crumbs = [{"name": shared.name, "href": view("/")}]
+    crumbs += [
+        {"name": name, "href": view("/" + "/".join(names[: depth + 1]))}
+        for depth, name in enumerate(names)
+    ]
+    spent = shared.downloads_left == 0
+    items = [
+        {
+            "name": item.name,
+            "folder": item.kind == NodeKind.FOLDER,
+            "href": (
+                view(item.path)
+                if item.kind == NodeKind.FOLDER
+                else None
+                if spent
+                else f"{base}/download?{urlencode({'path': item.path})}"
+            ),
+            "size": _size_text(item.size),
+        }
+        for item in shared.items
+    ]
+    return _page(
+        "share_folder.html",
+        name=shared.name,
+        crumbs=crumbs,
+        items=items,
+        next_href=view(shared.path, cursor=shared.next_cursor) if shared.next_cursor else None,
+        downloads_left=shared.downloads_left,
+        expires_at=_when(shared.expires_at),
+    )
+
+
+# --- routes ------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/s/{token}",
+    response_model=SharedFileRead | SharedFolderRead,
+    responses={
+        200: {
+            "description": "JSON, or with an Accept preferring text/html, a page.",
+            "content": {"text/html": {}},
+        },
+        **responses(ShareNotFound, ShareLocked, FolderNotFound, InvalidSharePath, InvalidCursor),
+    },
+)
+async def open_share(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    access: AccessHeader = None,
+    access_cookie: AccessCookie = None,
+    path: SharePath = None,
+    cursor: Annotated[str | None, Query(max_length=2000)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Response | SharedFileRead | SharedFolderRead:
+    """What a link shares: a file's name, size and type, or a folder's contents at `path`
+    (relative to the shared folder; folders first, then files, paged with `cursor`)."""
+    html = prefers_html(request)
+    opened = await links.open_link(session, token)
+    try:
+        links.require_access(settings, opened, [access, access_cookie])
+    except ShareLocked:
+        if html:
+            return _locked_page(settings, token, path=path)
+        raise
+    if opened.node.kind == NodeKind.FILE:
+        shared_file = await links.describe_file(session, opened, path)
+        return _file_page(settings, token, shared_file) if html else shared_file
+    folder = await links.list_folder(session, opened, path, cursor=cursor, limit=limit)
+    return _folder_page(settings, token, folder) if html else folder
+
+
+@router.get(
+    "/s/{token}/download",
+    response_model=DownloadRead,
+    responses={
+        302: {"description": "The signed storage URL in `Location` (unless `redirect=false`)."},
+        **responses(
+            ShareNotFound,
+            ShareLocked,
+            FileNotFound,
+            InvalidSharePath,
+            FileNotReady,
+            DownloadLimitReached,
+        ),
+    },
+)
+async def download_share(
+    token: str,
+    request: Request,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+    access: AccessHeader = None,
+    access_cookie: AccessCookie = None,
+    path: SharePath = None,
+    redirect: bool = True,
+) -> Response | DownloadRead:
+    """Download the linked file, or with `path` a file in the linked folder: 302 to a storage
+    URL valid SHARE_LINK_URL_TTL_SECONDS, as an attachment. Each call uses one of the link's
+    downloads, and is recorded. `redirect=false` answers `{url, expires_at}` instead."""
+    opened = await links.open_link(session, token)
+    links.require_access(settings, opened, [access, access_cookie])
+    file, revision = await links.file_to_download(session, opened, path)
+    signed = await links.issue_download(
+        session, storage, settings, opened, file, revision, client_address(request)
+    )
+    if redirect:
+        return RedirectResponse(signed.url, status_code=status.HTTP_302_FOUND)
+    return signed
+
+
+def _is_form(request: Request) -> bool:
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    return media_type in FORM_TYPES
+
+
+async def _json_password(request: Request) -> str:
+    # No body reads as an empty object, so it is answered as a missing field.
+    raw = await request.body()
+    try:
+        return ShareUnlock.model_validate_json(raw or b"{}").password
+    except ValidationError as error:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        ) from error
+
+
+UNLOCK_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {"schema": ShareUnlock.model_json_schema()},
+        "application/x-www-form-urlencoded": {
+            "schema": {
+                "type": "object",
+                "required": ["password"],
+                "properties": {
+                    "password": {"type": "string"},
+                    "path": {"type": "string", "description": "The folder view to go back to."},
+                },
+            }
+        },
+    },
+}
+
+
+@router.post(
+    "/s/{token}/unlock",
+    response_model=ShareAccess,
+    openapi_extra={"requestBody": UNLOCK_BODY},
+    responses={
+        303: {"description": "From the page's form: back to the link, now open."},
+        **responses(ShareNotFound, WrongPassword, ShareNotLocked, RateLimited),
+    },
+)
+async def unlock_share(
+    token: str, request: Request, session: SessionDep, settings: SettingsDep
+) -> Response | ShareAccess:
+    """Enter a link's password: `{access, expires_at}`, and the same pass as an HttpOnly
+    cookie for the link's path, valid SHARE_UNLOCK_TTL_SECONDS. Send `access` back in the
+    `X-Share-Access` header. Counted per address and per link; over either limit, 429."""
+    limiter: RateLimiter = request.state.rate_limiter
+    form = _is_form(request)
+    back_to: str | None = None
+    try:
+        # Counted before anything is read, so no request escapes the count. The link is
+        # counted under its token's digest: the counters never hold a usable token.
+        await limiter.check(UNLOCK_GROUP, client_address(request), secret_digest(token).hex())
+        if form:
+            fields = await request.form(max_files=0)
+            password, path = fields.get("password"), fields.get("path")
+            back_to = path if isinstance(path, str) and path and len(path) <= 4096 else None
+        else:
+            password = await _json_password(request)
+        opened = await links.open_link(session, token)
+        if not isinstance(password, str) or not password:
+            raise WrongPassword("Enter the link's password.")
+        access, expires_at = await links.unlock(settings, opened, password)
+    except (RateLimited, WrongPassword) as error:
+        if not form:
+            raise
+        return _locked_page(
+            settings,
+            token,
+            path=back_to,
+            error=error.detail,
+            status_code=error.status,
+            headers=error.response_headers,
+        )
+    response: Response
+    if form:
+        location = links.share_path(settings, token)
+        if back_to is not None:
+            location += f"?{urlencode({'path': back_to})}"
+        response = RedirectResponse(location, status_code=status.HTTP_303_SEE_OTHER)
+    else:
+        answer = ShareAccess(access=access, expires_at=expires_at)
+        response = JSONResponse(answer.model_dump(mode="json"))
+    response.set_cookie(
+        ACCESS_COOKIE,
+        access,
+        max_age=max(1, int((expires_at - datetime.now(expires_at.tzinfo)).total_seconds())),
+        path=links.share_path(settings, token),
+        httponly=True,
+        samesite="lax",
+        secure=settings.public_url.startswith("https://"),
+    )
+    return response
