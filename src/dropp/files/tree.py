@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import LateralFromClause
 
+from dropp.core.db import fetch_dicts
 from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files import locks, service
 from dropp.files.errors import (
@@ -287,19 +288,17 @@ async def list_children(
         .outerjoin(newest_upload, true())
         .order_by(nodes.c.rank, nodes.c.name.collate("C"), nodes.c.id)
     )
-    rows = (await session.execute(query)).all()
+    rows = await fetch_dicts(session, query)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
         next_cursor = _encode_children_cursor(
-            0 if last.kind == NodeKind.FOLDER else 1, last.name, last.id
+            0 if last["kind"] == NodeKind.FOLDER else 1, last["name"], last["id"]
         )
     # One validation call for the page, not one per entry: a thousand models built one by
     # one cost more than the query.
-    return ChildrenPage(
-        items=NODE_LIST.validate_python([row._asdict() for row in page]), next_cursor=next_cursor
-    )
+    return ChildrenPage(items=NODE_LIST.validate_python(page), next_cursor=next_cursor)
 
 
 # --- creating folders ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.models import User
 from dropp.core.config import Settings
+from dropp.core.db import fetch_dicts
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, NodeKind
 from dropp.sync import audience, cursors
@@ -115,30 +116,29 @@ async def _feed_page(
 ) -> ChangePage:
     # Plain rows, not ORM objects, validated as one list: a page is up to 1,000 entries, and
     # a model built per row cost more than the query.
-    rows = (
-        await session.execute(
-            select(
-                Change.id,
-                Change.change,
-                Change.node_id,
-                Change.node_kind.label("kind"),
-                Change.path,
-                Change.revision_id,
-                Change.size,
-                Change.content_hash,
-                Change.created_at.label("changed_at"),
-                Change.grant_id,
-            )
-            .where(Change.user_id == user_id, Change.id > last_id)
-            .order_by(Change.id)
-            .limit(limit + 1)
+    rows = await fetch_dicts(
+        session,
+        select(
+            Change.id,
+            Change.change,
+            Change.node_id,
+            Change.node_kind.label("kind"),
+            Change.path,
+            Change.revision_id,
+            Change.size,
+            Change.content_hash,
+            Change.created_at.label("changed_at"),
+            Change.grant_id,
         )
-    ).all()
+        .where(Change.user_id == user_id, Change.id > last_id)
+        .order_by(Change.id)
+        .limit(limit + 1),
+    )
     page = rows[:limit]
     if page:
-        last_id = page[-1].id
+        last_id = page[-1]["id"]
     return ChangePage(
-        changes=CHANGE_LIST.validate_python([row._asdict() for row in page]),
+        changes=CHANGE_LIST.validate_python(page),
         cursor=cursors.encode(key, user_id, FeedCursor(last_id)),
         has_more=len(rows) > limit,
         snapshot=False,
