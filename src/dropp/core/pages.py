@@ -51,3 +51,56 @@ def render(
         **(headers or {}),
     }
     return HTMLResponse(html, status_code=status_code, headers=page_headers)
+
+
+# What every answer about a secret link carries (share links, file requests), errors
+# included: the token is in the URL, so no Referer may carry it elsewhere, no crawler may
+# index it, and no cache may keep what it opened.
+SECRET_LINK_HEADERS = {
+    "Referrer-Policy": "no-referrer",
+    "X-Robots-Tag": "noindex, nofollow",
+    "Cache-Control": "no-store",
+}
+
+
+def _quality(accept: str, media_type: str) -> float:
+    """The q Accept gives `media_type`, from its most specific matching range."""
+    family = media_type.partition("/")[0]
+    specificity, quality = -1, 0.0
+    for entry in accept.lower().split(","):
+        candidate, *parameters = (field.strip() for field in entry.split(";"))
+        rank = {media_type: 2, f"{family}/*": 1, "*/*": 0}.get(candidate, -1)
+        if rank <= specificity:
+            continue
+        q = 1.0
+        for parameter in parameters:
+            key, _, value = parameter.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = min(1.0, max(0.0, float(value)))
+                except ValueError:
+                    q = 0.0
+        specificity, quality = rank, q
+    return quality
+
+
+def prefers_html(accept: str | None) -> bool:
+    """A browser: its Accept ranks text/html above JSON. API clients and `*/*` get JSON."""
+    if not accept:
+        return False
+    return _quality(accept, "text/html") > _quality(accept, "application/json")
+
+
+SIZE_UNITS = ("KB", "MB", "GB", "TB")
+
+
+def size_text(size: int) -> str:
+    """A size for people to read: `1 byte`, `512 bytes`, `1.5 MB` (units of 1,000)."""
+    if size < 1000:
+        return f"{size} byte{'' if size == 1 else 's'}"
+    value = float(size)
+    for unit in SIZE_UNITS:
+        value /= 1000
+        if value < 1000 or unit == SIZE_UNITS[-1]:
+            break
+    return f"{value:.1f} {unit}"

@@ -1,9 +1,9 @@
-"""Recording each download URL issued, and the counts owners and admins read back."""
+"""Issuing download URLs, recording each one, and the counts owners and admins read back."""
 
 import hashlib
 import hmac
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import func, insert, select
@@ -11,6 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.core.config import Settings
 from dropp.downloads.models import Channel, Download
+from dropp.files.models import FileRevision, Node
+from dropp.files.schemas import DownloadRead
+from dropp.storage.s3 import Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,30 @@ async def record_download(
             ip_hash=downloader.ip_hash,
         )
     )
+
+
+async def issue_download(
+    session: AsyncSession,
+    storage: Storage,
+    downloader: Downloader,
+    file: Node,
+    revision: FileRevision,
+    *,
+    expires_in: int,
+) -> DownloadRead:
+    """A URL for exactly this revision's pinned version, as an attachment named like the
+    file, recorded as a download in the transaction that issues it."""
+    await record_download(
+        session, downloader, owner_id=file.owner_id, node_id=file.id, revision_id=revision.id
+    )
+    url = await storage.presign_get(
+        revision.storage_key,
+        version_id=revision.version_id,
+        filename=file.name,
+        content_type=revision.content_type,
+        expires_in=expires_in,
+    )
+    return DownloadRead(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=expires_in))
 
 
 async def counts_by_link(session: AsyncSession, link_ids: list[UUID]) -> dict[UUID, int]:

@@ -1,14 +1,7 @@
 from typing import ClassVar
 
 from dropp.core.errors import Conflict, DroppError, NotFound, PayloadTooLarge
-
-# What every answer about a request's link carries, errors included: the link is a secret in
-# the URL, so nothing may cache it, send it on in a Referer, or index it.
-PRIVATE_LINK_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-}
+from dropp.core.pages import SECRET_LINK_HEADERS
 
 
 class FileRequestNotFound(NotFound):
@@ -16,14 +9,14 @@ class FileRequestNotFound(NotFound):
     a link's holder learns nothing about which."""
 
     code = "file_request_not_found"
-    headers: ClassVar[dict[str, str]] = PRIVATE_LINK_HEADERS
+    headers: ClassVar[dict[str, str]] = SECRET_LINK_HEADERS
 
 
 class FileRequestFull(DroppError):
     """Every upload the request allows has been started."""
 
     status, code = 410, "file_request_full"
-    headers: ClassVar[dict[str, str]] = PRIVATE_LINK_HEADERS
+    headers: ClassVar[dict[str, str]] = SECRET_LINK_HEADERS
 
 
 class FileRequestNoSpace(PayloadTooLarge):
@@ -31,7 +24,7 @@ class FileRequestNoSpace(PayloadTooLarge):
     figures, which are none of the uploader's business."""
 
     code = "file_request_no_space"
-    headers: ClassVar[dict[str, str]] = PRIVATE_LINK_HEADERS
+    headers: ClassVar[dict[str, str]] = SECRET_LINK_HEADERS
 
 
 class NameBusy(Conflict):

@@ -10,11 +10,10 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import responses
-from dropp.core.pages import render
+from dropp.core.pages import SECRET_LINK_HEADERS, prefers_html, render, size_text
 from dropp.core.rate_limit import RateLimited, rate_limited
 from dropp.file_requests import intake
 from dropp.file_requests.errors import (
-    PRIVATE_LINK_HEADERS,
     FileRequestFull,
     FileRequestNoSpace,
     FileRequestNotFound,
@@ -41,48 +40,9 @@ from dropp.uploads.errors import (
 
 router = APIRouter(prefix="/r", tags=["file requests"], responses=responses(FileRequestNotFound))
 
-SIZE_UNITS = ("bytes", "KB", "MB", "GB", "TB")
-
 
 def _private(response: Response) -> None:
-    response.headers.update(PRIVATE_LINK_HEADERS)
-
-
-def _quality(accepted: list[tuple[str, float]], media: str) -> float:
-    """The q the Accept header gives `media`, from its most specific matching range."""
-    family = media.split("/", 1)[0] + "/*"
-    for candidate in (media, family, "*/*"):
-        for accepted_media, quality in accepted:
-            if accepted_media == candidate:
-                return quality
-    return 0.0
-
-
-def prefers_html(accept: str) -> bool:
-    """Whether the Accept header ranks HTML above JSON, as a browser's does."""
-    accepted = []
-    for item in accept.split(","):
-        media, *parameters = (part.strip() for part in item.split(";"))
-        quality = 1.0
-        for parameter in parameters:
-            name, _, value = parameter.partition("=")
-            if name.strip().lower() == "q":
-                try:
-                    quality = float(value)
-                except ValueError:
-                    quality = 0.0
-        if media:
-            accepted.append((media.lower(), quality))
-    return _quality(accepted, "text/html") > _quality(accepted, "application/json")
-
-
-def _size_text(size: int) -> str:
-    value, unit = float(size), 0
-    while value >= 1024 and unit < len(SIZE_UNITS) - 1:
-        value, unit = value / 1024, unit + 1
-    if unit == 0:
-        return f"{size} byte{'s' if size != 1 else ''}"
-    return f"{value:.1f}".removesuffix(".0") + f" {SIZE_UNITS[unit]}"
+    response.headers.update(SECRET_LINK_HEADERS)
 
 
 def _origin(url: str) -> str:
@@ -102,10 +62,10 @@ def _page(view: FileRequestPublicRead, storage: Storage) -> HTMLResponse:
     deadline = view.deadline.strftime("%Y-%m-%d %H:%M UTC") if view.deadline else None
     return render(
         "file_request.html",
-        headers={**PRIVATE_LINK_HEADERS, "Content-Security-Policy": policy},
+        headers={**SECRET_LINK_HEADERS, "Content-Security-Policy": policy},
         title=view.title,
         deadline=deadline,
-        max_size=_size_text(view.max_file_bytes),
+        max_size=size_text(view.max_file_bytes),
         uploads_left=view.uploads_left,
         nonce=nonce,
     )
@@ -121,19 +81,19 @@ async def view_link(
 ) -> Response:
     """What the link asks for and what it still takes. A browser (Accept preferring HTML)
     gets an upload page instead. Never the folder, its files, or its owner."""
-    html = prefers_html(request.headers.get("accept", ""))
+    html = prefers_html(request.headers.get("accept"))
     try:
         found = await intake.find_request(session, settings, token)
     except FileRequestNotFound:
         if not html:
             raise
         return render(
-            "file_request_gone.html", status.HTTP_404_NOT_FOUND, headers=PRIVATE_LINK_HEADERS
+            "file_request_gone.html", status.HTTP_404_NOT_FOUND, headers=SECRET_LINK_HEADERS
         )
     view = intake.public_view(settings, found)
     if html:
         return _page(view, storage)
-    return JSONResponse(view.model_dump(mode="json"), headers=PRIVATE_LINK_HEADERS)
+    return JSONResponse(view.model_dump(mode="json"), headers=SECRET_LINK_HEADERS)
 
 
 @router.post(
@@ -200,4 +160,4 @@ async def cancel_upload_through_link(
         await storage.abort_multipart_upload(key, storage_upload_id)
     for key in cleanup.keys:
         await storage.delete(key)
-    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=PRIVATE_LINK_HEADERS)
+    return Response(status_code=status.HTTP_204_NO_CONTENT, headers=SECRET_LINK_HEADERS)

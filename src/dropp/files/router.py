@@ -1,4 +1,3 @@
-from datetime import UTC, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
 
@@ -12,7 +11,7 @@ from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
-from dropp.downloads.service import Downloader, record_download
+from dropp.downloads.service import Downloader, issue_download
 from dropp.files import service, tree
 from dropp.files.dependencies import ReadableFile
 from dropp.files.errors import (
@@ -153,19 +152,11 @@ async def download_answer(
     *,
     redirect: bool,
 ) -> DownloadRead | RedirectResponse:
-    """A URL for exactly this revision's pinned version, as an attachment named like the file
-    (also for GET /files/{id}/revisions/{revision_id}/download); recorded as a download."""
-    await record_download(
-        session, downloader, owner_id=file.owner_id, node_id=file.id, revision_id=revision.id
-    )
-    url = await storage.presign_get(
-        revision.storage_key,
-        version_id=revision.version_id,
-        filename=file.name,
-        content_type=revision.content_type,
-        expires_in=settings.presign_ttl_seconds,
+    """The signed download as JSON, or with `redirect` as a 302 to it (also for
+    GET /files/{id}/revisions/{revision_id}/download)."""
+    signed = await issue_download(
+        session, storage, downloader, file, revision, expires_in=settings.presign_ttl_seconds
     )
     if redirect:
-        return RedirectResponse(url, status_code=status.HTTP_302_FOUND)
-    expires_at = datetime.now(UTC) + timedelta(seconds=settings.presign_ttl_seconds)
-    return DownloadRead(url=url, expires_at=expires_at)
+        return RedirectResponse(signed.url, status_code=status.HTTP_302_FOUND)
+    return signed

@@ -434,6 +434,16 @@ def _listing() -> tuple[Select[Node, FileRevision], type[FileRevision]]:
     return query, shown
 
 
+async def shown_revisions(session: AsyncSession, file_ids: list[UUID]) -> dict[UUID, FileRevision]:
+    """The revision each of these files shows in listings: its current one, else its newest
+    upload."""
+    if not file_ids:
+        return {}
+    query, _ = _listing()
+    rows = await session.execute(query.where(Node.id.in_(file_ids)))
+    return {node.id: revision for node, revision in rows}
+
+
 async def node_path(session: AsyncSession, node: Node) -> str:
     """The node's absolute path, such as /reports/2026/q1.pdf."""
     parent_path = ""

@@ -403,15 +403,11 @@ async def issue_download(
         link_id=opened.link.id,
         ip_hash=downloads_service.ip_hash(settings, client_address),
     )
-    await downloads_service.record_download(
-        session, downloader, owner_id=file.owner_id, node_id=file.id, revision_id=revision.id
+    return await downloads_service.issue_download(
+        session,
+        storage,
+        downloader,
+        file,
+        revision,
+        expires_in=settings.share_link_url_ttl_seconds,
     )
-    ttl = settings.share_link_url_ttl_seconds
-    url = await storage.presign_get(
-        revision.storage_key,
-        version_id=revision.version_id,
-        filename=file.name,
-        content_type=revision.content_type,
-        expires_in=ttl,
-    )
-    return DownloadRead(url=url, expires_at=datetime.now(UTC) + timedelta(seconds=ttl))

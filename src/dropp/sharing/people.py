@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from uuid import UUID, uuid4
 
 from sqlalchemy import Select, delete, select
-from sqlalchemy.dialects.postgresql import distinct_on, insert
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -17,7 +17,7 @@ from dropp.core.pagination import Columns, CursorError, encode_cursor, newest_fi
 from dropp.files import locks, tree
 from dropp.files import service as files_service
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NotAFolder
-from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
+from dropp.files.models import Node, NodeKind, RevisionState
 from dropp.files.names import split_folder_path
 from dropp.sharing import access
 from dropp.sharing.models import ShareGrant
@@ -215,28 +215,6 @@ def _newest_first(query: Select[*Columns], cursor: str | None, limit: int) -> Se
         raise InvalidCursor("The cursor is not one this server issued.") from error
 
 
-async def _shown_revisions(
-    session: AsyncSession, nodes: Sequence[Node]
-) -> dict[UUID, FileRevision]:
-    """The revision each file shows, as in every listing: its current one, else its newest
-    upload."""
-    file_ids = [node.id for node in nodes if node.kind == NodeKind.FILE]
-    if not file_ids:
-        return {}
-    rows = await session.scalars(
-        select(FileRevision)
-        .join(Node, Node.id == FileRevision.node_id)
-        .where(FileRevision.node_id.in_(file_ids))
-        .ext(distinct_on(FileRevision.node_id))
-        .order_by(
-            FileRevision.node_id,
-            (FileRevision.id == Node.current_revision_id).desc(),
-            FileRevision.created_at.desc(),
-        )
-    )
-    return {revision.node_id: revision for revision in rows}
-
-
 async def shared_with(
     session: AsyncSession, user_id: UUID, *, cursor: str | None, limit: int
 ) -> SharedPage:
@@ -251,7 +229,9 @@ async def shared_with(
     rows = list(await session.execute(query))
     page = rows[:limit]
     nodes = [node for _, node, _ in page]
-    revisions = await _shown_revisions(session, nodes)
+    revisions = await files_service.shown_revisions(
+        session, [node.id for node in nodes if node.kind == NodeKind.FILE]
+    )
     # Another grant over the same node (on a folder above it, say) may give more.
     accesses = await access.shared_accesses(session, user_id, [node.id for node in nodes])
     items = []

@@ -24,7 +24,7 @@ from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import DroppError, error_response, responses
-from dropp.core.pages import render
+from dropp.core.pages import SECRET_LINK_HEADERS, prefers_html, render, size_text
 from dropp.core.rate_limit import RateLimited, RateLimiter, client_address
 from dropp.files.errors import FileNotFound, FileNotReady, FolderNotFound, InvalidCursor
 from dropp.files.models import NodeKind
@@ -51,43 +51,10 @@ UNLOCK_GROUP = "share-unlock"
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 PUBLIC_HEADERS = {
-    # The token is in the URL: no Referer may carry it elsewhere, no crawler may index it,
-    # no cache may keep what it opened.
-    "Referrer-Policy": "no-referrer",
-    "X-Robots-Tag": "noindex, nofollow",
-    "Cache-Control": "no-store",
+    **SECRET_LINK_HEADERS,
     "X-Content-Type-Options": "nosniff",
     "Vary": "Accept",
 }
-
-
-def _quality(accept: str, media_type: str) -> float:
-    """The q Accept gives `media_type`, from its most specific matching range."""
-    family = media_type.partition("/")[0]
-    specificity, quality = -1, 0.0
-    for entry in accept.lower().split(","):
-        candidate, *parameters = (field.strip() for field in entry.split(";"))
-        rank = {media_type: 2, f"{family}/*": 1, "*/*": 0}.get(candidate, -1)
-        if rank <= specificity:
-            continue
-        q = 1.0
-        for parameter in parameters:
-            key, _, value = parameter.partition("=")
-            if key.strip() == "q":
-                try:
-                    q = min(1.0, max(0.0, float(value)))
-                except ValueError:
-                    q = 0.0
-        specificity, quality = rank, q
-    return quality
-
-
-def prefers_html(request: Request) -> bool:
-    """A browser: its Accept ranks text/html above JSON. API clients and `*/*` get JSON."""
-    accept = request.headers.get("accept")
-    if not accept:
-        return False
-    return _quality(accept, "text/html") > _quality(accept, "application/json")
 
 
 def _page(template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -142,7 +109,9 @@ class PublicShareRoute(APIRoute):
                 response = await handler(request)
             except DroppError as error:
                 response = (
-                    _error_page(request, error) if prefers_html(request) else error_response(error)
+                    _error_page(request, error)
+                    if prefers_html(request.headers.get("accept"))
+                    else error_response(error)
                 )
             except RequestValidationError as error:
                 response = await request.app.exception_handlers[RequestValidationError](
@@ -173,19 +142,6 @@ SharePath = Annotated[
 # --- pages -------------------------------------------------------------------------------------
 
 
-def _size_text(size: int | None) -> str:
-    if size is None:
-        return ""
-    if size < 1000:
-        return f"{size} byte{'' if size == 1 else 's'}"
-    value = float(size)
-    for unit in ("KB", "MB", "GB", "TB"):
-        value /= 1000
-        if value < 1000 or unit == "TB":
-            break
-    return f"{value:.1f} {unit}"
-
-
 def _when(moment: datetime | None) -> str | None:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment is not None else None
 
@@ -195,7 +151,12 @@ def _file_page(settings: Settings, token: str, shared: SharedFileRead) -> HTMLRe
         "share_file.html",
         name=shared.name,
         details=" · ".join(
-            part for part in (_size_text(shared.size), shared.content_type or "") if part
+            part
+            for part in (
+                size_text(shared.size) if shared.size is not None else "",
+                shared.content_type or "",
+            )
+            if part
         ),
         ready=shared.size is not None,
         download_href=f"{links.share_path(settings, token)}/download",
@@ -228,7 +189,7 @@ def _folder_page(settings: Settings, token: str, shared: SharedFolderRead) -> HT
                 if spent
                 else f"{base}/download?{urlencode({'path': item.path})}"
             ),
-            "size": _size_text(item.size),
+            "size": size_text(item.size) if item.size is not None else "",
         }
         for item in shared.items
     ]
@@ -270,7 +231,7 @@ async def open_share(
 ) -> Response | SharedFileRead | SharedFolderRead:
     """What a link shares: a file's name, size and type, or a folder's contents at `path`
     (relative to the shared folder; folders first, then files, paged with `cursor`)."""
-    html = prefers_html(request)
+    html = prefers_html(request.headers.get("accept"))
     opened = await links.open_link(session, token)
     try:
         links.require_access(settings, opened, [access, access_cookie])
