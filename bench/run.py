@@ -413,14 +413,26 @@ def expect_event(lines: Iterator[dict[str, Any]], event: str, log: Path) -> None
         raise RuntimeError(f"the load generator stopped before {event!r}:\n{log_tail(log)}")
 
 
-def logged_verification_token(dropp: Server) -> str:
-    """With no SMTP server, Dropp logs the verification link instead of mailing it."""
-    deadline = time.monotonic() + 10
-    while (found := VERIFY_LINK.search(dropp.log.read_text(errors="replace"))) is None:
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no verification link logged:\n{log_tail(dropp.log)}")
-        time.sleep(0.1)
-    return found.group(1)
+def logged_verification_tokens(dropp: Server) -> list[str]:
+    """With no SMTP server, Dropp logs each verification link instead of mailing it."""
+    return VERIFY_LINK.findall(dropp.log.read_text(errors="replace"))
+
+
+def login(dropp: Server, email: str = EMAIL) -> str:
+    """A verified account (uploads need one), signed in."""
+    credentials = {"email": email, "password": PASSWORD}
+    links_before = len(logged_verification_tokens(dropp))
+    with httpx.Client(base_url=dropp.base_url, timeout=30) as api:
+        post(api, dropp, "/auth/register", 201, json=credentials)
+        deadline = time.monotonic() + 10
+        while len(tokens := logged_verification_tokens(dropp)) == links_before:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no verification link logged:\n{log_tail(dropp.log)}")
+            time.sleep(0.1)
+        post(api, dropp, "/auth/verify-email", 200, data={"token": tokens[links_before]})
+        answer = post(api, dropp, "/auth/login", 200, json=credentials)
+    access_token: str = answer.json()["access_token"]
+    return access_token
 
 
 def post(api: httpx.Client, dropp: Server, path: str, expected: int, **body: Any) -> httpx.Response:
@@ -431,18 +443,6 @@ def post(api: httpx.Client, dropp: Server, path: str, expected: int, **body: Any
             f"API log:\n{log_tail(dropp.log)}"
         )
     return answer
-
-
-def login(dropp: Server) -> str:
-    """A verified account (uploads need one), signed in."""
-    credentials = {"email": EMAIL, "password": PASSWORD}
-    with httpx.Client(base_url=dropp.base_url, timeout=30) as api:
-        post(api, dropp, "/auth/register", 201, json=credentials)
-        token = logged_verification_token(dropp)
-        post(api, dropp, "/auth/verify-email", 200, data={"token": token})
-        answer = post(api, dropp, "/auth/login", 200, json=credentials)
-    access_token: str = answer.json()["access_token"]
-    return access_token
 
 
 def upload_init_bench(

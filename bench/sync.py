@@ -1,15 +1,19 @@
-"""The sync feed and folder listings on a large account, on a throwaway embedded stack.
+"""The sync feed and folder listings on large accounts, on a throwaway embedded stack.
 
-    python bench/sync.py                 # about 2 minutes
+    python bench/sync.py                 # about 3 minutes
     python bench/sync.py --help
 
-Seeds one account straight into PostgreSQL (COPY; no stored objects) with 10,000 files in
-1,000 folders, then grows it to 100,000 files in the same folders, and at each size times
-1,000-entry pages served by `dropp serve`: the change feed from a cursor in the middle of the
-account's history, the first page of a snapshot, and a folder listing (the top level, which
-holds the 1,000 folders). Times are measured on the client over loopback with a keep-alive
-connection, one request at a time: server time plus a loopback round trip, an upper bound on
-server time. Figures are reported against targets; nothing is asserted.
+Seeds two accounts straight into PostgreSQL (COPY; no stored objects), one with 10,000 files
+and one with 100,000, each in 1,000 folders, then times 1,000-entry pages of each: the change
+feed from a cursor in the middle of the account's history, the first page of a snapshot, and a
+folder listing (the top level, which holds the 1,000 folders).
+
+Each page is timed two ways: built in this process by the service functions the routes call
+(server time without HTTP), and served by `dropp serve`, measured on the client over loopback
+with a keep-alive connection, one request at a time (server time plus a loopback round trip,
+an upper bound). The six series are interleaved in rounds, so that the VM's drift from minute
+to minute falls on every case and both sizes alike. Figures are reported against targets;
+nothing is asserted.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import statistics
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,9 +43,10 @@ from run import (
     table,
     verdict,
 )
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from dropp.core.config import Settings
+from dropp.core.db import create_engine, create_sessionmaker
 from dropp.files import tree
 from dropp.sync import cursors
 from dropp.sync import service as sync_service
@@ -215,16 +221,52 @@ async def feed_middle(settings: Settings, user_id: uuid.UUID) -> int:
         await connection.close()
 
 
-def timed(
-    api: httpx.Client,
-    path: str,
-    params: dict[str, Any],
-    count: int,
-    warmup: int,
-    expected_entries: int,
-) -> tuple[float, float]:
-    samples = []
-    for n in range(warmup + count):
+@dataclass(frozen=True)
+class Account:
+    size: int
+    user_id: uuid.UUID
+    api: httpx.Client
+    feed_middle: int
+    feed_cursor: str
+
+    def requests(self) -> tuple[tuple[str, dict[str, Any]], ...]:
+        """The HTTP request of each case, in the order of CASES."""
+        return (
+            ("/sync/changes", {"cursor": self.feed_cursor, "limit": PAGE}),
+            ("/sync/changes", {"limit": PAGE}),
+            ("/folders", {"path": "/", "limit": PAGE}),
+        )
+
+
+Series = tuple[str, int]  # (case, files)
+
+
+def interleaved(series: Sequence[Series], count: int, rounds: int) -> list[tuple[Series, int]]:
+    """The order to take `count` samples of each series in: round by round, every series in
+    each round, so that a slow minute of the VM is shared by all of them."""
+    per_round = max(1, count // rounds)
+    order = []
+    taken = dict.fromkeys(series, 0)
+    while any(n < count for n in taken.values()):
+        for one in series:
+            batch = min(per_round, count - taken[one])
+            if batch:
+                order.append((one, batch))
+                taken[one] += batch
+    return order
+
+
+def over_http(
+    accounts: Sequence[Account], count: int, warmup: int, rounds: int
+) -> dict[Series, tuple[float, float]]:
+    calls = {
+        (label, account.size): (account.api, path, params)
+        for account in accounts
+        for label, (path, params) in zip(CASES, account.requests(), strict=True)
+    }
+
+    def one(series: Series) -> float:
+        api, path, params = calls[series]
         started = time.perf_counter()
         answer = api.get(path, params=params)
         elapsed = (time.perf_counter() - started) * 1000
@@ -232,49 +274,65 @@ def timed(
             raise RuntimeError(f"GET {path} answered {answer.status_code}: {answer.text[:300]}")
         body = answer.json()
         entries = len(body.get("changes", body.get("items", [])))
-        if entries != expected_entries:
-            raise RuntimeError(f"GET {path} gave {entries} entries, not {expected_entries}")
-        if n >= warmup:
-            samples.append(elapsed)
-    return percentiles(samples)
+        if entries != PAGE:
+            raise RuntimeError(f"GET {path} gave {entries} entries, not {PAGE}")
+        return elapsed
+
+    samples: dict[Series, list[float]] = {series: [] for series in calls}
+    for series in calls:
+        for _ in range(warmup):
+            one(series)
+    for series, batch in interleaved(list(calls), count, rounds):
+        samples[series].extend(one(series) for _ in range(batch))
+    return {series: percentiles(taken) for series, taken in samples.items()}
 
 
 async def in_process(
-    settings: Settings, user_id: uuid.UUID, feed_cursor: str, count: int, warmup: int
-) -> dict[str, tuple[float, float]]:
+    settings: Settings, accounts: Sequence[Account], count: int, warmup: int, rounds: int
+) -> dict[Series, tuple[float, float]]:
     """The same pages built by the service functions the routes call, in this process: the
     database round trips, the page and its JSON, without HTTP, auth or the server's loop."""
-    engine = create_async_engine(settings.async_database_url)
-    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    engine = create_engine(settings)
+    sessionmaker = create_sessionmaker(engine)
     key = cursor_key(settings)
 
-    async def feed(session: AsyncSession) -> BaseModel:
-        return await sync_service.changes_page(session, key, user_id, feed_cursor, PAGE)
+    def builds(account: Account) -> list[Callable[[AsyncSession], Awaitable[BaseModel]]]:
+        user_id = account.user_id
+        return [
+            lambda session: sync_service.changes_page(
+                session, key, user_id, account.feed_cursor, PAGE
+            ),
+            lambda session: sync_service.changes_page(session, key, user_id, None, PAGE),
+            lambda session: tree.list_children(session, user_id, None, cursor=None, limit=PAGE),
+        ]
 
-    async def snapshot(session: AsyncSession) -> BaseModel:
-        return await sync_service.changes_page(session, key, user_id, None, PAGE)
+    calls = {
+        (label, account.size): build
+        for account in accounts
+        for label, build in zip(CASES, builds(account), strict=True)
+    }
 
-    async def listing(session: AsyncSession) -> BaseModel:
-        return await tree.list_children(session, user_id, None, cursor=None, limit=PAGE)
+    async def one(series: Series) -> float:
+        started = time.perf_counter()
+        async with sessionmaker() as session:
+            (await calls[series](session)).model_dump_json()
+        return (time.perf_counter() - started) * 1000
 
     # As `dropp serve` does before it serves: what exists by now is never walked again by
     # the cyclic collector's full collections.
     gc.collect()
     gc.freeze()
-    found = {}
+    samples: dict[Series, list[float]] = {series: [] for series in calls}
     try:
-        for label, build in zip(CASES, (feed, snapshot, listing), strict=True):
-            samples = []
-            for n in range(warmup + count):
-                started = time.perf_counter()
-                async with sessionmaker() as session:
-                    (await build(session)).model_dump_json()
-                if n >= warmup:
-                    samples.append((time.perf_counter() - started) * 1000)
-            found[label] = percentiles(samples)
+        for series in calls:
+            for _ in range(warmup):
+                await one(series)
+        for series, batch in interleaved(list(calls), count, rounds):
+            for _ in range(batch):
+                samples[series].append(await one(series))
     finally:
         await engine.dispose()
-    return found
+    return {series: percentiles(taken) for series, taken in samples.items()}
 
 
 def percentiles(samples: list[float]) -> tuple[float, float]:
@@ -286,6 +344,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=50, help="measured requests per case")
     parser.add_argument("--warmup", type=int, default=5, help="unmeasured requests per case")
+    parser.add_argument(
+        "--rounds", type=int, default=10, help="rounds the requests are spread over"
+    )
     return parser.parse_args(argv)
 
 
@@ -294,49 +355,43 @@ def run(args: argparse.Namespace) -> None:
     with contextlib.ExitStack() as stack:
         workdir, settings = embedded_bench_stack(stack, "dropp-bench-sync-")
         dropp = start_dropp(stack, settings, workdir)
-        token = login(dropp)
-        api = stack.enter_context(
-            httpx.Client(
-                base_url=dropp.base_url, timeout=60, headers={"Authorization": f"Bearer {token}"}
-            )
-        )
-        user_id = uuid.UUID(api.get("/me").json()["id"])
         key = cursor_key(settings)
-
-        rows: list[list[str]] = []
-        p50s: dict[str, list[float]] = {}
-        folders: list[uuid.UUID] | None = None
-        seeded = 0
-        plan_rows: list[tuple[str, str]] = []
+        accounts = []
         for size in SIZES:
-            progress(f"seeding {size:,} files in {FOLDERS:,} folders")
+            token = login(dropp, f"sync-{size}@example.com")
+            api = stack.enter_context(
+                httpx.Client(
+                    base_url=dropp.base_url,
+                    timeout=60,
+                    headers={"Authorization": f"Bearer {token}"},
+                )
+            )
+            user_id = uuid.UUID(api.get("/me").json()["id"])
+            progress(f"seeding an account with {size:,} files in {FOLDERS:,} folders")
             started = time.perf_counter()
-            folders = asyncio.run(seed(settings, user_id, folders, seeded, size))
-            seeded = size
-            progress(f"seeded in {time.perf_counter() - started:.1f} s; measuring")
+            asyncio.run(seed(settings, user_id, None, 0, size))
+            progress(f"seeded in {time.perf_counter() - started:.1f} s")
             middle = asyncio.run(feed_middle(settings, user_id))
             feed_cursor = cursors.encode(key, user_id, cursors.FeedCursor(middle))
-            requests: tuple[tuple[str, dict[str, Any]], ...] = (
-                ("/sync/changes", {"cursor": feed_cursor, "limit": PAGE}),
-                ("/sync/changes", {"limit": PAGE}),
-                ("/folders", {"path": "/", "limit": PAGE}),
-            )
-            served = asyncio.run(
-                in_process(settings, user_id, feed_cursor, args.requests, args.warmup)
-            )
-            for label, (path, params) in zip(CASES, requests, strict=True):
-                p50, p99 = timed(api, path, params, args.requests, args.warmup, PAGE)
-                own50, own99 = served[label]
-                p50s.setdefault(label, []).append(own50)
+            accounts.append(Account(size, user_id, api, middle, feed_cursor))
+
+        progress(f"in process: {args.requests} requests per case, in {args.rounds} rounds")
+        served = asyncio.run(
+            in_process(settings, accounts, args.requests, args.warmup, args.rounds)
+        )
+        progress(f"over HTTP: {args.requests} requests per case, in {args.rounds} rounds")
+        fetched = over_http(accounts, args.requests, args.warmup, args.rounds)
+        largest = accounts[-1]
+        plan_rows = asyncio.run(plans(settings, largest.user_id, largest.feed_middle))
+
+        rows = []
+        for label in CASES:
+            for size in SIZES:
+                p50, p99 = fetched[label, size]
+                own50, own99 = served[label, size]
                 rows.append(
                     [label, f"{size:,}", f"{p50:.1f}", f"{p99:.1f}", f"{own50:.1f}", f"{own99:.1f}"]
                 )
-                progress(
-                    f"{label}, {size:,} files: HTTP p50 {p50:.1f} ms, p99 {p99:.1f} ms; "
-                    f"in-process p50 {own50:.1f} ms, p99 {own99:.1f} ms"
-                )
-            plan_rows = asyncio.run(plans(settings, user_id, middle))
-
         print()
         print(
             table(
@@ -346,15 +401,16 @@ def run(args: argparse.Namespace) -> None:
             )
         )
         verdicts = []
-        for label, (small, large) in p50s.items():
-            flat = large <= small * FLAT_RATIO
+        small_size, large_size = SIZES
+        for label in CASES:
+            small, large = served[label, small_size][0], served[label, large_size][0]
             verdicts.append(
                 [
                     label,
                     f"{large:.1f}",
                     verdict(max(small, large) <= TARGET_P50_MS),
                     f"{large / small:.2f}x",
-                    verdict(flat),
+                    verdict(large <= small * FLAT_RATIO),
                 ]
             )
         print()

@@ -5,7 +5,7 @@ from uuid import UUID, uuid4
 from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropp.core.db import Base, created_at_column
+from dropp.core.db import Base, EnumText, created_at_column
 
 # Every secret handed to a client or a browser (refresh tokens, codes, session cookies, email
 # links) is stored as its SHA-256 only, so a leaked database leaks no usable secret.
@@ -143,7 +143,9 @@ class DeviceAuthorization(Base):
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
     device_code_hash: Mapped[bytes] = mapped_column(Digest, unique=True)
     user_code_hash: Mapped[bytes] = mapped_column(Digest, unique=True)
-    status: Mapped[DeviceStatus] = mapped_column(String(16), default=DeviceStatus.PENDING)
+    status: Mapped[DeviceStatus] = mapped_column(
+        EnumText(DeviceStatus), default=DeviceStatus.PENDING
+    )
     user_id: Mapped[UUID | None] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     interval_seconds: Mapped[int]
     created_at: Mapped[datetime] = created_at_column()
@@ -166,7 +168,7 @@ class EmailToken(Base):
     user_id: Mapped[UUID] = mapped_column(
         ForeignKey("user_account.id", ondelete="CASCADE"), index=True
     )
-    purpose: Mapped[EmailTokenPurpose] = mapped_column(String(16))
+    purpose: Mapped[EmailTokenPurpose] = mapped_column(EnumText(EmailTokenPurpose))
     # The address the link was sent to: verifying proves this one, not a later one.
     email: Mapped[str] = mapped_column(String(320))
     created_at: Mapped[datetime] = created_at_column()

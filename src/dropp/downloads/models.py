@@ -4,10 +4,10 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, LargeBinary, String, Uuid
+from sqlalchemy import BigInteger, CheckConstraint, Identity, Index, LargeBinary, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropp.core.db import Base, created_at_column
+from dropp.core.db import Base, EnumText, created_at_column
 
 
 class Channel(StrEnum):
@@ -35,7 +35,7 @@ class Download(Base):
     owner_id: Mapped[UUID] = mapped_column(Uuid, index=True)
     node_id: Mapped[UUID] = mapped_column(Uuid)
     revision_id: Mapped[UUID] = mapped_column(Uuid)
-    channel: Mapped[Channel] = mapped_column(String(16))
+    channel: Mapped[Channel] = mapped_column(EnumText(Channel))
     link_id: Mapped[UUID | None] = mapped_column(Uuid)
     grant_id: Mapped[UUID | None] = mapped_column(Uuid)
     user_id: Mapped[UUID | None] = mapped_column(Uuid)

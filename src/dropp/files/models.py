@@ -14,7 +14,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropp.core.db import Base, created_at_column
+from dropp.core.db import Base, EnumText, created_at_column
 
 
 class NodeKind(StrEnum):
@@ -58,7 +58,7 @@ class Node(Base):
     id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
     owner_id: Mapped[UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("node.id", ondelete="CASCADE"))
-    kind: Mapped[NodeKind] = mapped_column(String(16))
+    kind: Mapped[NodeKind] = mapped_column(EnumText(NodeKind))
     name: Mapped[str] = mapped_column(Text)
     # The newest complete revision: what downloads serve.
     current_revision_id: Mapped[UUID | None] = mapped_column(
@@ -119,7 +119,9 @@ class FileRevision(Base):
     etag: Mapped[str | None] = mapped_column(Text)
     # The storage version pinned at completion: later writes to the key never reach downloads.
     version_id: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[RevisionState] = mapped_column(String(16), default=RevisionState.PENDING)
+    state: Mapped[RevisionState] = mapped_column(
+        EnumText(RevisionState), default=RevisionState.PENDING
+    )
     created_at: Mapped[datetime] = created_at_column()
     upload_expires_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]

@@ -4,7 +4,9 @@ from typing import Annotated
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field
+from typing_extensions import TypedDict
 
+from dropp.core.schemas import UuidText
 from dropp.files.models import NodeKind, RevisionState
 from dropp.files.names import normalize_name, split_folder_path
 
@@ -77,17 +79,20 @@ class FolderRead(BaseModel):
     updated_at: datetime
 
 
-class NodeRead(BaseModel):
+# A TypedDict, not a model: folder listings of up to 1,000 entries are built from database
+# rows, which already have these types, and serialized without being validated again; ids
+# come as text.
+class NodeRead(TypedDict):
     """A folder or a file; the file fields are null for folders."""
 
-    id: UUID
+    id: UuidText
     kind: NodeKind
     name: str
     path: str
-    size: int | None = None
-    content_type: str | None = None
-    status: RevisionState | None = None
-    revision_id: UUID | None = None
+    size: int | None
+    content_type: str | None
+    status: RevisionState | None
+    revision_id: UuidText | None
     created_at: datetime
     updated_at: datetime
 

@@ -4,10 +4,9 @@ import base64
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import cast
 from uuid import UUID
 
-from pydantic import TypeAdapter
 from sqlalchemy import (
     ColumnElement,
     String,
@@ -27,7 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import LateralFromClause
 
-from dropp.core.db import fetch_dicts
+from dropp.core.db import as_text, fetch_dicts
 from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files import locks, service
 from dropp.files.errors import (
@@ -57,7 +56,6 @@ from dropp.sync.rows import Placement
 # How often a move retries autorename when a concurrent writer takes the name it picked.
 AUTORENAME_ATTEMPTS = 5
 
-NODE_LIST = TypeAdapter(list[NodeRead])
 
 # Every live node under the root, with the root; nodes trashed earlier stay where they are.
 TRASH_SUBTREE = text(
@@ -160,24 +158,25 @@ async def _representative(session: AsyncSession, node: Node) -> FileRevision | N
 
 
 def _node_read(node: Node, revision: FileRevision | None, parent_path: str) -> NodeRead:
-    file_fields: dict[str, Any] = {}
-    if revision is not None:
-        complete = revision.state == RevisionState.COMPLETE
-        file_fields = {
-            "size": revision.size if complete else revision.declared_size,
-            "content_type": revision.content_type,
-            "status": revision.state,
-            "revision_id": revision.id,
-        }
-    return NodeRead(
-        id=node.id,
+    read = NodeRead(
+        id=str(node.id),
         kind=node.kind,
         name=node.name,
         path=f"{parent_path}/{node.name}",
+        size=None,
+        content_type=None,
+        status=None,
+        revision_id=None,
         created_at=node.created_at,
         updated_at=node.updated_at,
-        **file_fields,
     )
+    if revision is not None:
+        complete = revision.state == RevisionState.COMPLETE
+        read["size"] = revision.size if complete else revision.declared_size
+        read["content_type"] = revision.content_type
+        read["status"] = revision.state
+        read["revision_id"] = str(revision.id)
+    return read
 
 
 async def read_node(session: AsyncSession, node: Node) -> NodeRead:
@@ -187,8 +186,8 @@ async def read_node(session: AsyncSession, node: Node) -> NodeRead:
     return _node_read(node, await _representative(session, node), parent_path)
 
 
-def _encode_children_cursor(rank: int, name: str, node_id: UUID) -> str:
-    raw = json.dumps([rank, name, str(node_id)], separators=(",", ":"))
+def _encode_children_cursor(rank: int, name: str, node_id: str) -> str:
+    raw = json.dumps([rank, name, node_id], separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -272,15 +271,16 @@ async def list_children(
         parent_path = (await service.folder_paths(session, {folder_id}))[folder_id]
     query = (
         select(
-            nodes.c.id,
+            as_text(nodes.c.id, "id"),
             nodes.c.kind,
             nodes.c.name,
             (literal(f"{parent_path}/", String) + nodes.c.name).label("path"),
             nodes.c.created_at,
             nodes.c.updated_at,
+            as_text(func.coalesce(*(c.revision_id for c in shown)), "revision_id"),
             *(
                 func.coalesce(*(c[column] for c in shown)).label(column)
-                for column in ("revision_id", "status", "size", "content_type")
+                for column in ("status", "size", "content_type")
             ),
         )
         .select_from(nodes)
@@ -296,9 +296,11 @@ async def list_children(
         next_cursor = _encode_children_cursor(
             0 if last["kind"] == NodeKind.FOLDER else 1, last["name"], last["id"]
         )
-    # One validation call for the page, not one per entry: a thousand models built one by
-    # one cost more than the query.
-    return ChildrenPage(items=NODE_LIST.validate_python(page), next_cursor=next_cursor)
+    # Not validated: every entry comes from typed columns, under NodeRead's names, and
+    # validating a 1,000-entry page again cost as much as its query. Serializing still checks
+    # each value against the schema (a mismatch warns, and the tests turn warnings into errors).
+    items = cast(list[NodeRead], page)
+    return ChildrenPage.model_construct(items=items, next_cursor=next_cursor)
 
 
 # --- creating folders ----------------------------------------------------------------------
@@ -448,7 +450,7 @@ async def move_node(
         node_id=node.id,
         change=ChangeKind.MOVED,
         node_kind=kind,
-        path=read.path,
+        path=read["path"],
         previous=previous,
     )
     return read
@@ -526,7 +528,7 @@ async def restore_node(
         node_id=node_id,
         change=ChangeKind.RESTORED,
         node_kind=kind,
-        path=read.path,
+        path=read["path"],
         revision_id=current.id if current else None,
         size=current.size if current else None,
         content_hash=service.content_hash(current.sha256, current.part_size) if current else None,

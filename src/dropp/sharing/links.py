@@ -320,15 +320,15 @@ async def list_folder(
     here = "".join(f"/{name}" for name in names)
     items = [
         SharedItem(
-            name=child.name,
-            kind=child.kind,
-            path=f"{here}/{child.name}",
-            size=child.size,
-            content_type=child.content_type,
+            name=child["name"],
+            kind=child["kind"],
+            path=f"{here}/{child['name']}",
+            size=child["size"],
+            content_type=child["content_type"],
         )
         for child in children.items
         # A file that never completed an upload has nothing to download yet.
-        if child.kind == NodeKind.FOLDER or child.status == RevisionState.COMPLETE
+        if child["kind"] == NodeKind.FOLDER or child["status"] == RevisionState.COMPLETE
     ]
     return SharedFolderRead(
         name=opened.node.name,

@@ -16,7 +16,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropp.core.db import Base, created_at_column
+from dropp.core.db import Base, EnumText, created_at_column
 
 
 class Permission(StrEnum):
@@ -84,7 +84,7 @@ class ShareGrant(Base):
     # share to an address nobody holds yet waits for its owner, and reveals nothing.
     grantee_email: Mapped[str | None] = mapped_column(String(320))
     grantee_role: Mapped[str | None] = mapped_column(String(63))
-    permission: Mapped[Permission] = mapped_column(String(16))
+    permission: Mapped[Permission] = mapped_column(EnumText(Permission))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
     # Shown to the grantee: why the share exists, as the owner put it.

@@ -307,6 +307,6 @@ async def shared_children(
         grant_id=grant.id,
         path=shown,
         permission=here.permission,
-        items=[item.model_copy(update={"path": f"{shown}/{item.name}"}) for item in page.items],
+        items=[{**item, "path": f"{shown}/{item['name']}"} for item in page.items],
         next_cursor=page.next_cursor,
     )

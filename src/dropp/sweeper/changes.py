@@ -12,16 +12,17 @@ logger = logging.getLogger(__name__)
 
 BATCH = 1000
 
-# The oldest entries by id (the primary key's order, which follows time), so no index on
-# `created_at` is needed: a batch that reaches an entry still within retention is the last.
+# The oldest entries by age. `changes_pruned_through` takes the newest id deleted: an entry
+# with a lower id may be younger and stay (ids are taken at insert, times at the start of the
+# transaction), but no cursor at or past that id needs it, and one before it is answered 410.
 PRUNE_BATCH = text(
     """
     WITH oldest AS (
-        SELECT id, user_id, created_at < :cutoff AS old FROM change
-        ORDER BY id LIMIT :batch FOR UPDATE SKIP LOCKED
+        SELECT user_id, id FROM change WHERE created_at < :cutoff
+        ORDER BY created_at LIMIT :batch FOR UPDATE SKIP LOCKED
     ), deleted AS (
         DELETE FROM change USING oldest
-        WHERE change.id = oldest.id AND oldest.old
+        WHERE change.user_id = oldest.user_id AND change.id = oldest.id
         RETURNING change.id, change.user_id
     ), raised AS (
         UPDATE user_account
@@ -29,8 +30,7 @@ PRUNE_BATCH = text(
         FROM (SELECT user_id, max(id) AS id FROM deleted GROUP BY user_id) AS newest
         WHERE user_account.id = newest.user_id
     )
-    SELECT (SELECT count(*) FROM deleted) AS deleted,
-           (SELECT count(*) FROM oldest WHERE NOT old) AS kept
+    SELECT count(*) FROM deleted
     """
 )
 
@@ -40,9 +40,9 @@ async def prune_changes(sessionmaker: async_sessionmaker[AsyncSession], cutoff: 
     pruned = 0
     while True:
         async with sessionmaker.begin() as session:
-            row = (await session.execute(PRUNE_BATCH, {"cutoff": cutoff, "batch": BATCH})).one()
-        pruned += int(row.deleted)
-        if row.kept or row.deleted < BATCH:
+            deleted = await session.scalar(PRUNE_BATCH, {"cutoff": cutoff, "batch": BATCH})
+        pruned += deleted or 0
+        if not deleted or deleted < BATCH:
             break
     if pruned:
         logger.info("sweeper: pruned %d change feed entr(ies) older than %s", pruned, cutoff)

@@ -2,10 +2,19 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import BigInteger, ForeignKey, Identity, Index, String, Text, Uuid
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Identity,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from dropp.core.db import Base, created_at_column
+from dropp.core.db import Base, EnumText, created_at_column
 
 
 class ChangeKind(StrEnum):
@@ -19,16 +28,22 @@ class ChangeKind(StrEnum):
 class Change(Base):
     """One entry of a user's change feed, written in the transaction that made the change.
 
-    `id` orders every change; a feed cursor is the last id a client has seen.
+    `id` orders every change; a feed cursor is the last id a client has seen. The key is
+    (user_id, id): every read is one user's, and a key on `id` alone let PostgreSQL answer a
+    user's newest change by scanning past everyone else's newer ones.
     """
 
     __tablename__ = "change"
-    __table_args__ = (Index("ix_change_user_id_id", "user_id", "id"),)
+    __table_args__ = (
+        PrimaryKeyConstraint("user_id", "id"),
+        # The sweeper prunes by age.
+        Index("ix_change_created_at", "created_at"),
+    )
 
-    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True), primary_key=True)
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=True))
     user_id: Mapped[UUID] = mapped_column(ForeignKey("user_account.id", ondelete="CASCADE"))
     node_id: Mapped[UUID] = mapped_column(Uuid)
-    change: Mapped[ChangeKind] = mapped_column(String(16))
+    change: Mapped[ChangeKind] = mapped_column(EnumText(ChangeKind))
     node_kind: Mapped[str] = mapped_column(String(16))
     # The node's path after the change (before it, for a deletion).
     path: Mapped[str] = mapped_column(Text)

@@ -1,27 +1,36 @@
 from datetime import datetime
-from uuid import UUID
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+from typing_extensions import TypedDict
 
+from dropp.core.schemas import UuidText
 from dropp.sync.models import ChangeKind
 
 
-class ChangeRead(BaseModel):
+# A TypedDict, not a model: pages of up to 1,000 entries are built from database rows, which
+# already have these types, and serialized without being validated again; ids come as text.
+class ChangeRead(TypedDict):
     """One change of the feed, or one live node of a snapshot (as `created`)."""
 
     change: ChangeKind
-    node_id: UUID
-    kind: str = Field(description="`folder` or `file`.")
-    path: str = Field(description="Where the node is after the change (was, for `deleted`).")
-    revision_id: UUID | None
+    node_id: UuidText
+    kind: Annotated[str, Field(description="`folder` or `file`.")]
+    path: Annotated[
+        str, Field(description="Where the node is after the change (was, for `deleted`).")
+    ]
+    revision_id: UuidText | None
     size: int | None
     content_hash: str | None
     changed_at: datetime
-    grant_id: UUID | None = Field(
-        description="Set for someone else's node you see through a share: the share "
-        "(`GET /shared/{grant_id}/items`). `path` then starts at the shared node, "
-        "`/<its name>/...`. Null for your own nodes."
-    )
+    grant_id: Annotated[
+        UuidText | None,
+        Field(
+            description="Set for someone else's node you see through a share: the share "
+            "(`GET /shared/{grant_id}/items`). `path` then starts at the shared node, "
+            "`/<its name>/...`. Null for your own nodes."
+        ),
+    ]
 
 
 class ChangePage(BaseModel):
