@@ -125,10 +125,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
-async def fetch_dicts(session: AsyncSession, query: Executable) -> list[dict[str, Any]]:
-    """The rows as plain dicts, for validating a page in one call: `Row._asdict()` rebuilds
-    the column names for every row, which cost more than the query on a 1,000-row page."""
-    result = await session.execute(query)
+async def fetch_dicts(
+    session: AsyncSession, query: Executable, values: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The rows as plain dicts, as a page's entries: `Row._asdict()` rebuilds the column names
+    for every row, which cost more than the query on a 1,000-row page."""
+    result = await session.execute(query, values)
     columns = list(result.keys())
     return [dict(zip(columns, row, strict=True)) for row in result]
 

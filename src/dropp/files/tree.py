@@ -1,21 +1,25 @@
 """The shape of a user's tree: folders, renames and moves, the trash and restoring from it."""
 
 import base64
+import functools
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import (
     ColumnElement,
+    Integer,
+    Select,
     String,
     Subquery,
+    Uuid,
     and_,
+    bindparam,
     case,
     delete,
     func,
-    literal,
     select,
     text,
     true,
@@ -224,15 +228,10 @@ def _revision_probe(
     )
 
 
-async def list_children(
-    session: AsyncSession,
-    owner_id: UUID,
-    folder_id: UUID | None,
-    *,
-    cursor: str | None,
-    limit: int,
-) -> ChildrenPage:
-    """The live folders, then the live files, directly in `folder_id`; each by name."""
+@functools.cache
+def _children_query(*, top_level: bool, after_cursor: bool) -> Select[Any]:
+    """The statement of a page of a folder's children, built once for each shape; its values
+    are bound parameters. Building it for every request cost 2 ms."""
     rank = case((Node.kind == NodeKind.FOLDER, 0), else_=1)
     # Code-point order: the same for every client and locale, and what the cursor compares.
     name_key = Node.name.collate("C")
@@ -246,13 +245,25 @@ async def list_children(
         Node.updated_at,
         Node.current_revision_id,
         rank.label("rank"),
-    ).where(Node.owner_id == owner_id, _in_parent(folder_id), Node.trashed_at.is_(None))
-    if cursor is not None:
-        last_rank, last_name, last_id = _decode_children_cursor(cursor)
+    ).where(
+        Node.owner_id == bindparam("owner_id"),
+        Node.parent_id.is_(None) if top_level else Node.parent_id == bindparam("folder_id"),
+        Node.trashed_at.is_(None),
+    )
+    if after_cursor:
         page_query = page_query.where(
-            tuple_(rank, name_key, Node.id) > tuple_(last_rank, last_name, last_id)
+            tuple_(rank, name_key, Node.id)
+            > tuple_(
+                bindparam("last_rank", type_=Integer),
+                bindparam("last_name", type_=String),
+                bindparam("last_id", type_=Uuid),
+            )
         )
-    nodes = page_query.order_by(rank, name_key, Node.id).limit(limit + 1).subquery("page")
+    nodes = (
+        page_query.order_by(rank, name_key, Node.id)
+        .limit(bindparam("rows", type_=Integer))
+        .subquery("page")
+    )
     # Columns, not ORM objects: building entities for a thousand rows cost more than the
     # query. Both lookups are LATERAL with LIMIT 1 so that each is an index probe per row of
     # the page: as a plain join, PostgreSQL hashes every revision of the account instead,
@@ -266,15 +277,12 @@ async def list_children(
         "newest_upload",
     )
     shown = [current_revision.c, newest_upload.c]
-    parent_path = ""
-    if folder_id is not None:
-        parent_path = (await service.folder_paths(session, {folder_id}))[folder_id]
-    query = (
+    return (
         select(
             as_text(nodes.c.id, "id"),
             nodes.c.kind,
             nodes.c.name,
-            (literal(f"{parent_path}/", String) + nodes.c.name).label("path"),
+            (bindparam("path_prefix", type_=String) + nodes.c.name).label("path"),
             nodes.c.created_at,
             nodes.c.updated_at,
             as_text(func.coalesce(*(c.revision_id for c in shown)), "revision_id"),
@@ -288,7 +296,28 @@ async def list_children(
         .outerjoin(newest_upload, true())
         .order_by(nodes.c.rank, nodes.c.name.collate("C"), nodes.c.id)
     )
-    rows = await fetch_dicts(session, query)
+
+
+async def list_children(
+    session: AsyncSession,
+    owner_id: UUID,
+    folder_id: UUID | None,
+    *,
+    cursor: str | None,
+    limit: int,
+) -> ChildrenPage:
+    """The live folders, then the live files, directly in `folder_id`; each by name."""
+    values: dict[str, Any] = {"owner_id": owner_id, "folder_id": folder_id, "rows": limit + 1}
+    if cursor is not None:
+        values["last_rank"], values["last_name"], values["last_id"] = _decode_children_cursor(
+            cursor
+        )
+    parent_path = ""
+    if folder_id is not None:
+        parent_path = (await service.folder_paths(session, {folder_id}))[folder_id]
+    values["path_prefix"] = f"{parent_path}/"
+    query = _children_query(top_level=folder_id is None, after_cursor=cursor is not None)
+    rows = await fetch_dicts(session, query, values)
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
