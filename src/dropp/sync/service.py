@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.models import User
 from dropp.core.config import Settings
-from dropp.core.db import as_text, fetch_dicts
+from dropp.core.db import as_text, fetch_dicts, fetch_rows
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, NodeKind
 from dropp.sync import audience, cursors
@@ -193,7 +193,7 @@ async def _snapshot_page(
             tuple_(Node.created_at, Node.id) > tuple_(cursor.created_at, cursor.node_id)
         )
     query = query.order_by(Node.created_at, Node.id).limit(limit + 1)
-    rows = (await session.execute(query)).all()
+    rows = (await fetch_rows(session, query)).all()
     page = rows[:limit]
     # Rows unpacked, not read by attribute: on a 1,000-row page, `row.name` and the like cost
     # three times as much as building the entries.
@@ -248,7 +248,8 @@ async def _shared_entries(
         after = position if grant_id == position.grant_id else None
         shown_grant_id = str(grant_id)
         rows = (
-            await session.execute(
+            await fetch_rows(
+                session,
                 SHARED_SUBTREE_PAGE,
                 {
                     "root_id": node_id,
