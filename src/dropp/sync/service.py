@@ -266,17 +266,17 @@ async def _shared_entries(
             shared_id, node_id, kind, path, created_at, updated_at, *revision = row
             revision_id, size, sha256, part_size = revision
             entries.append(
-                ChangeRead(
-                    change=ChangeKind.CREATED,
-                    node_id=node_id,
-                    kind=kind,
-                    path=path,
-                    revision_id=revision_id,
-                    size=size,
-                    content_hash=files_service.content_hash(sha256, part_size),
-                    changed_at=updated_at,
-                    grant_id=shown_grant_id,
-                )
+                {
+                    "change": ChangeKind.CREATED,
+                    "node_id": node_id,
+                    "kind": kind,
+                    "path": path,
+                    "revision_id": revision_id,
+                    "size": size,
+                    "content_hash": files_service.content_hash(sha256, part_size),
+                    "changed_at": updated_at,
+                    "grant_id": shown_grant_id,
+                }
             )
             last = SharedSnapshotCursor(position.feed_id, grant_id, created_at, shared_id)
     return entries, None
