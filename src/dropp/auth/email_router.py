@@ -2,7 +2,7 @@
 
 The pages' forms carry no separate CSRF token: the link's token in the form is itself the
 secret, and a site that does not know it cannot forge the post; one that does could use the
-link directly anyway.
+link directly anyway. The link's token is in the pages' URLs, so they send no Referer at all.
 """
 
 from typing import Annotated
@@ -24,7 +24,7 @@ from dropp.auth.schemas import LinkSent, PasswordResetRequest
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
-from dropp.core.pages import render
+from dropp.core.pages import SECRET_LINK_HEADERS, render
 from dropp.core.rate_limit import RateLimited, rate_limited
 from dropp.mail.dependencies import MailerDep
 
@@ -40,7 +40,11 @@ RESET_ACCEPTED = LinkSent(
 
 def _invalid_link(error: InvalidEmailLink, hint: str) -> HTMLResponse:
     return render(
-        "email_link_invalid.html", status.HTTP_400_BAD_REQUEST, detail=error.detail, hint=hint
+        "email_link_invalid.html",
+        status.HTTP_400_BAD_REQUEST,
+        headers=SECRET_LINK_HEADERS,
+        detail=error.detail,
+        hint=hint,
     )
 
 
@@ -56,6 +60,7 @@ def _reset_form(token: str, email: str, error: str | None = None) -> HTMLRespons
     return render(
         "email_reset_form.html",
         status.HTTP_400_BAD_REQUEST if error else status.HTTP_200_OK,
+        headers=SECRET_LINK_HEADERS,
         token=token,
         email=email,
         error=error,
@@ -74,7 +79,7 @@ async def verify_email_page(session: SessionDep, token: str = "") -> HTMLRespons
         email = await email_links.check_verification(session, token)
     except InvalidEmailLink as error:
         return _invalid_verification(error)
-    return render("email_verify.html", token=token, email=email)
+    return render("email_verify.html", headers=SECRET_LINK_HEADERS, token=token, email=email)
 
 
 @router.post(email_links.VERIFY_PATH, response_class=HTMLResponse)
@@ -84,7 +89,7 @@ async def verify_email(session: SessionDep, token: FormToken = "") -> HTMLRespon
         user = await email_links.verify_email(session, token)
     except InvalidEmailLink as error:
         return _invalid_verification(error)
-    return render("email_verified.html", email=user.email)
+    return render("email_verified.html", headers=SECRET_LINK_HEADERS, email=user.email)
 
 
 @router.post(
@@ -163,4 +168,4 @@ async def reset_password(
     except InvalidNewPassword as error:
         email = await email_links.check_password_reset(session, token)
         return _reset_form(token, email, error.detail)
-    return render("email_reset_done.html")
+    return render("email_reset_done.html", headers=SECRET_LINK_HEADERS)

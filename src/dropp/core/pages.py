@@ -17,10 +17,15 @@ _environment = Environment(
 )
 
 PAGE_HEADERS = {
-    # Pages carry one-time codes and CSRF tokens: never cached, never leaked in a Referer,
-    # never framed (a framed confirmation button is a clickjacking target).
+    # Pages carry one-time codes and CSRF tokens: never cached, never framed (a framed
+    # confirmation button is a clickjacking target).
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    # A Referer only to this server, never to another site. Not `no-referrer`: under it
+    # browsers send `Origin: null` on form posts, and a form whose origin cannot be told
+    # from a forged one is refused (core/csrf.py). Pages whose URL holds a secret send none
+    # at all (SECRET_LINK_HEADERS), so the secret is not copied into a Referer that a proxy
+    # in front of Dropp would log; their forms pass the check on `Sec-Fetch-Site`.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
@@ -53,9 +58,10 @@ def render(
     return HTMLResponse(html, status_code=status_code, headers=page_headers)
 
 
-# What every answer about a secret link carries (share links, file requests), errors
-# included: the token is in the URL, so no Referer may carry it elsewhere, no crawler may
-# index it, and no cache may keep what it opened.
+# What every answer about a secret link carries (share links, file requests, email links),
+# errors included: the token is in the URL, so no Referer may carry it anywhere (not even
+# to this server: a proxy's access log keeps Referers), no crawler may index it, and no
+# cache may keep what it opened.
 SECRET_LINK_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Robots-Tag": "noindex, nofollow",

@@ -14,6 +14,7 @@ from dropp.auth.errors import InvalidCredentials, InvalidRefreshToken, RefreshTo
 from dropp.auth.models import User
 from dropp.auth.schemas import RefreshRequest, TokenRead
 from dropp.auth.tokens import new_secret, refresh_token_digest
+from dropp.core import csrf
 from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
@@ -63,12 +64,8 @@ def _message(title: str, message: str, status_code: int = 200) -> HTMLResponse:
 
 
 def _from_this_site(request: Request, settings: Settings) -> bool:
-    """Browsers send Origin on form posts; one from another site is a forged request."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True  # older browsers; the SameSite=Lax cookies still hold
-    public = urlsplit(settings.public_url)
-    return origin == f"{public.scheme}://{public.netloc}"
+    # The one same-origin rule of every page form (core/csrf.py), besides the forms' tokens.
+    return csrf.from_this_site(request, settings)
 
 
 def _redirect_target(uri: str) -> str:
@@ -153,7 +150,11 @@ async def logout_page(
     csrf: Annotated[str, Form()],
     session_cookie: SessionCookie = None,
 ) -> Response:
-    if session_cookie and csrf_valid(settings, csrf, "logout", session_cookie):
+    if (
+        session_cookie
+        and _from_this_site(request, settings)
+        and csrf_valid(settings, csrf, "logout", session_cookie)
+    ):
         await close_web_session(session, session_cookie)
     response = _see_other("/login/")
     response.delete_cookie(SESSION_COOKIE, path="/")

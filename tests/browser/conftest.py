@@ -1,0 +1,229 @@
+"""Dropp as a real HTTP server on loopback, driven by one headless Chromium for the session.
+
+httpx sends neither `Origin` nor `Sec-Fetch-Site`, applies no CSP and runs no script, so
+what a page does in a browser is only known from a browser. Every test gets a fresh browser
+context (no cookies) whose console, script errors and CSP violations are collected; any of
+them fails the test.
+"""
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from aiosmtpd.controller import Controller
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    WebError,
+    async_playwright,
+)
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dropp.core.config import Settings
+from dropp.embedded.seaweedfs import free_port
+from dropp.main import create_app
+from tests.auth.conftest import Inbox
+from tests.conftest import TABLES
+from tests.oauth.conftest import DEEP_LINK, LOOPBACK, provider_url, sign_in_settings
+
+__all__ = ["provider_url"]  # the session's OpenID provider, shared with tests/oauth
+
+CHROMIUM = "/usr/bin/chromium"
+# Debian's Chromium, as installed by apt: nothing downloaded, nothing phoning home.
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # tests run as root in CI containers
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+NARROW = {"width": 375, "height": 812}  # a small phone: every page must fit it
+AXE = Path(__file__).parent / "vendor" / "axe-core-4.14.1" / "axe.min.js"
+
+# Reports CSP violations from every frame of every page to the test (see Watch).
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__droppCspViolation(
+    `${event.effectiveDirective} blocked ${event.blockedURI || "inline"} on ${event.documentURI}`
+  );
+});
+"""
+
+
+class LiveServer:
+    """uvicorn serving `create_app(settings)` on 127.0.0.1, in a thread with its own loop."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        config = uvicorn.Config(
+            create_app(settings),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, name="dropp-live", daemon=True)
+
+    def __enter__(self) -> "LiveServer":
+        self.thread.start()
+        for _ in range(600):
+            if self.server.started:
+                return self
+            if not self.thread.is_alive():
+                break
+            threading.Event().wait(0.05)
+        raise RuntimeError("the live Dropp server did not start")
+
+    def __exit__(self, *_: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+
+
+@dataclass(frozen=True)
+class Live:
+    """The running server and what it talks to."""
+
+    url: str
+    settings: Settings
+    provider_url: str
+    inbox: Inbox
+
+
+@pytest.fixture(scope="session")
+def session_inbox() -> Iterator[tuple[Inbox, int]]:
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+@pytest.fixture(scope="session")
+def live(settings: Settings, provider_url: str, session_inbox: tuple[Inbox, int]) -> Iterator[Live]:
+    """Dropp on a real port, with Google sign-in through the test provider and mail to the
+    loopback SMTP server."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    inbox, smtp_port = session_inbox
+    live_settings = settings.model_copy(
+        update=sign_in_settings(
+            provider_url,
+            public_url=url,
+            app_redirect_uri=(DEEP_LINK, LOOPBACK),
+            smtp_host="127.0.0.1",
+            smtp_port=smtp_port,
+            smtp_security="none",
+        )
+    )
+    with LiveServer(live_settings, port):
+        yield Live(url, live_settings, provider_url, inbox)
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield browser
+        await browser.close()
+
+
+@dataclass
+class Watch:
+    """What went wrong in the browser during a test: console errors, uncaught script errors,
+    CSP violations. `expected` lists substrings of console errors a test provokes on purpose
+    (a page answered 403 is logged as a failed resource)."""
+
+    problems: list[str] = field(default_factory=list)
+    expected: list[str] = field(default_factory=list)
+
+    def console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(e in message.text for e in self.expected):
+            self.problems.append(f"console: {message.text} ({message.location.get('url')})")
+
+    def web_error(self, error: WebError) -> None:
+        self.problems.append(f"script error: {error.error}")
+
+    def violation(self, source: object, description: str) -> None:
+        self.problems.append(f"CSP violation: {description}")
+
+
+@dataclass
+class Browsing:
+    """One test's browser context: its first page, and what the watch collected."""
+
+    context: BrowserContext
+    page: Page
+    watch: Watch
+    live: Live
+
+    def url(self, path: str) -> str:
+        return f"{self.live.url}{path}"
+
+
+@pytest.fixture
+async def browsing(chromium: Browser, live: Live, engine: AsyncEngine) -> AsyncIterator[Browsing]:
+    watch = Watch()
+    context = await chromium.new_context(viewport=NARROW)
+    context.set_default_timeout(15_000)
+    await context.expose_binding("__droppCspViolation", watch.violation)
+    await context.add_init_script(REPORT_VIOLATIONS)
+    context.on("console", watch.console)
+    context.on("weberror", watch.web_error)
+    try:
+        yield Browsing(context, await context.new_page(), watch, live)
+        # Violations are reported through a binding: let the last ones arrive.
+        await asyncio.sleep(0.1)
+        assert watch.problems == [], "\n".join(watch.problems)
+    finally:
+        await context.close()
+        async with engine.begin() as connection:
+            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))
+
+
+@pytest.fixture
+def page(browsing: Browsing) -> Page:
+    return browsing.page
+
+
+@pytest.fixture
+async def api(live: Live) -> AsyncIterator[httpx.AsyncClient]:
+    """The JSON API over real HTTP, for what a test sets up outside the browser."""
+    async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+        yield client
+
+
+async def assert_accessible(page: Page) -> None:
+    """axe-core finds no serious or critical violation, and the page fits 375 px."""
+    # Evaluated through the DevTools protocol, which the page's CSP does not govern; a
+    # <script> tag would be (rightly) refused by it.
+    await page.evaluate(AXE.read_text())
+    found: list[str] = await page.evaluate(
+        """async () => {
+          const result = await axe.run(document, {resultTypes: ["violations"]});
+          return result.violations
+            .filter((v) => v.impact === "serious" || v.impact === "critical")
+            .map((v) => `${v.id} (${v.impact}): ` + v.nodes.map((n) => n.target.join(" ")));
+        }"""
+    )
+    assert found == [], f"{page.url}:\n" + "\n".join(found)
+    await assert_fits(page)
+
+
+async def assert_fits(page: Page) -> None:
+    width: int = await page.evaluate("document.documentElement.scrollWidth")
+    assert width <= NARROW["width"], f"{page.url} is {width} px wide at {NARROW['width']} px"
