@@ -125,6 +125,9 @@ class MultipartUploadInfo:
     initiated: datetime
 
 
+DOWNLOAD_CACHE_CONTROL = "private, no-store"
+
+
 def attachment_disposition(filename: str) -> str:
     """RFC 6266 `attachment` with an ASCII fallback and the exact UTF-8 name in `filename*`."""
     fallback = "".join(c if 0x20 <= ord(c) < 0x7F and c not in '"\\%' else "_" for c in filename)
@@ -328,6 +331,9 @@ class Storage:
             "Key": key,
             "ResponseContentDisposition": attachment_disposition(filename),
             "ResponseContentType": safe_download_type(content_type),
+            # Storage serves headers stored from upload-form fields no policy covers; these
+            # override them, and a URL that grants access is never kept by shared caches.
+            "ResponseCacheControl": DOWNLOAD_CACHE_CONTROL,
         }
         if version_id is not None:
             params["VersionId"] = version_id
