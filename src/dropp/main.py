@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp import __version__
 from dropp.admin.router import router as admin_router
+from dropp.auth import revocations
 from dropp.auth.email_router import router as email_router
 from dropp.auth.router import router as auth_router
 from dropp.auth.service import TokenIssuer
@@ -63,9 +64,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         )
         sessionmaker = create_sessionmaker(engine)
         # Long-poll wake-ups: its own connection, outside the pool.
-        change_listener = await stack.enter_async_context(
-            ChangeListener.for_engine(engine).running()
+        listener = ChangeListener.for_engine(engine)
+        # Revoked tokens, refused by every process: fed on the same connection.
+        listener.subscribe(
+            revocations.CHANNEL, signer.revocations.on_notify, signer.revocations.reload
         )
+        change_listener = await stack.enter_async_context(listener.running())
         # Stopped first on shutdown, while the database and storage are still open.
         await stack.enter_async_context(background_sweeper(sessionmaker, storage, settings))
         yield {

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dropp.auth import passwords
+from dropp.auth import passwords, revocations
 from dropp.auth.errors import (
     EmailTaken,
     InvalidCredentials,
@@ -84,6 +84,7 @@ class TokenIssuer:
                 now,
                 role=user.role,
                 email_verified=user.email_verified_at is not None,
+                family_id=family_id,
             ),
             expires_in=int(self.signer.ttl.total_seconds()),
             refresh_token=refresh_token,
@@ -113,11 +114,14 @@ class TokenIssuer:
 
 
 async def revoke_family(session: AsyncSession, family_id: UUID, now: datetime) -> None:
+    """Revoke every refresh token of the family; its access tokens are refused from the
+    next request, in every API process."""
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
         .values(revoked_at=now)
     )
+    await revocations.announce_family(session, family_id, now)
 
 
 async def revoke_token_family(session: AsyncSession, token_hash: bytes) -> None:
@@ -130,11 +134,10 @@ async def revoke_token_family(session: AsyncSession, token_hash: bytes) -> None:
 
 
 async def sign_out_everywhere(session: AsyncSession, user_id: UUID) -> None:
-    """Revoke every refresh token and web session of the account.
-
-    Access tokens already issued stay valid until they expire (ACCESS_TOKEN_TTL_SECONDS).
-    """
+    """Revoke every refresh token and web session of the account; the access tokens issued
+    so far are refused from the next request, in every API process."""
     now = datetime.now(UTC)
+    await revocations.announce_user(session, user_id, now)
     await session.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))

@@ -12,6 +12,7 @@ from uuid import UUID
 import jwt
 
 from dropp.auth.errors import InvalidToken
+from dropp.auth.revocations import Revocations
 
 ISSUER = "dropp"
 AUDIENCE = "dropp-api"
@@ -28,6 +29,12 @@ class AccessClaims:
     user_id: UUID
     role: str
     email_verified: bool
+    # The refresh-token family (the sign-in session) the token was issued in: revoking the
+    # family refuses it. None in tokens issued before the claim existed.
+    family_id: UUID | None = None
+    # Unix seconds, with the fraction: an account signed out at a moment refuses exactly the
+    # tokens issued before it.
+    issued_at: float = 0.0
 
 
 class AccessTokenSigner:
@@ -37,6 +44,7 @@ class AccessTokenSigner:
         self.key = key
         self.key_id = hashlib.sha256(key).hexdigest()[:16]
         self.ttl = ttl
+        self.revocations = Revocations(ttl)
         # A client sends the same token for minutes: its signature is checked once per
         # process, its expiry on every request.
         self._verified = lru_cache(maxsize=VERIFIED_TOKENS_CACHED)(self._decode)
@@ -53,24 +61,32 @@ class AccessTokenSigner:
         *,
         role: str = "member",
         email_verified: bool = False,
+        family_id: UUID | None = None,
     ) -> str:
         issued_at = now or datetime.now(UTC)
-        claims = {
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "aud": AUDIENCE,
             "sub": str(user_id),
-            "iat": issued_at,
+            # A NumericDate may have a fraction (RFC 7519, 2): kept, so a revocation in the
+            # same second as a new sign-in refuses only the older token.
+            "iat": issued_at.timestamp(),
             "exp": issued_at + self.ttl,
             "role": role,
             "email_verified": email_verified,
         }
+        if family_id is not None:
+            claims["sid"] = str(family_id)
         return jwt.encode(claims, self.key, algorithm=ALGORITHM, headers={"kid": self.key_id})
 
     def verify(self, token: str) -> AccessClaims:
-        """What the token says of its holder; InvalidToken for anything else."""
+        """What the token says of its holder; InvalidToken for anything else, a revoked
+        token included."""
         claims, expires_at = self._verified(token)
         if expires_at <= time.time():
             raise InvalidToken("The access token has expired.")
+        if self.revocations.refuses(claims):
+            raise InvalidToken("The access token was revoked: sign in again.")
         return claims
 
     def _decode(self, token: str) -> tuple[AccessClaims, float]:
@@ -83,10 +99,13 @@ class AccessTokenSigner:
                 issuer=ISSUER,
                 options={"require": ["exp", "iat", "sub", "iss", "aud", "role"]},
             )
+            family = claims.get("sid")
             holder = AccessClaims(
                 user_id=UUID(claims["sub"]),
                 role=str(claims["role"]),
                 email_verified=claims.get("email_verified") is True,
+                family_id=UUID(family) if isinstance(family, str) else None,
+                issued_at=float(claims["iat"]),
             )
             return holder, float(claims["exp"])
         except jwt.ExpiredSignatureError as error:

@@ -8,8 +8,9 @@ long-poll holds no database connection at all, only an `asyncio.Event`.
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
 from typing import Any, Protocol, cast
 from uuid import UUID
 
@@ -42,6 +43,18 @@ class _Connection(Protocol):
     def terminate(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Subscription:
+    """Another channel on the same connection (see `ChangeListener.subscribe`)."""
+
+    channel: str
+    on_notify: Callable[[str], None]
+    on_connect: Callable[[Any], Awaitable[None]]
+
+    def deliver(self, _connection: object, _pid: int, _channel: str, payload: str) -> None:
+        self.on_notify(payload)
+
+
 class ChangeListener:
     """Per-user wake-ups for long-polls, fed by PostgreSQL NOTIFY."""
 
@@ -50,6 +63,18 @@ class ChangeListener:
         self._waiters: defaultdict[UUID, set[asyncio.Event]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
+        self._subscriptions: list[Subscription] = []
+
+    def subscribe(
+        self,
+        channel: str,
+        on_notify: Callable[[str], None],
+        on_connect: Callable[[Any], Awaitable[None]],
+    ) -> None:
+        """Also LISTEN on `channel`, passing each payload to `on_notify`. `on_connect` gets the
+        connection each time it is (re)established, once LISTENing, to re-read from the
+        database what notifications may have been missed while none listened."""
+        self._subscriptions.append(Subscription(channel, on_notify, on_connect))
 
     @classmethod
     def for_engine(cls, engine: AsyncEngine) -> "ChangeListener":
@@ -93,6 +118,9 @@ class ChangeListener:
         try:
             connection.add_termination_listener(lambda _: lost.set())
             await connection.add_listener(NOTIFY_CHANNEL, self._on_notify)
+            for subscription in self._subscriptions:
+                await connection.add_listener(subscription.channel, subscription.deliver)
+                await subscription.on_connect(connection)
             self.connected.set()
             # Notifications sent while no connection listened are lost: every waiter re-checks
             # the database instead.
