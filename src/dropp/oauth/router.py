@@ -386,7 +386,14 @@ async def device_page(
     return _device_page(settings, user, session_cookie, user_code)
 
 
-@router.post("/auth/device/verify", response_class=HTMLResponse, include_in_schema=False)
+@router.post(
+    "/auth/device/verify",
+    response_class=HTMLResponse,
+    include_in_schema=False,
+    # Counted per address before anything is read: a user code has about 34 bits, and a
+    # guessed one would connect a stranger's device to the guesser's account (or refuse it).
+    dependencies=[rate_limited("device-verify")],
+)
 async def device_decision(
     request: Request,
     session: SessionDep,
