@@ -18,7 +18,7 @@ from dropp.admin import service as admin_service
 from dropp.admin.schemas import AdminCreate
 from dropp.admin.service import PasswordChange
 from dropp.auth import passwords
-from dropp.core import migrations
+from dropp.core import log_redaction, migrations
 from dropp.core.config import ConfigError, Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.embedded.stack import prepare_bucket, run_embedded_stack
@@ -37,6 +37,13 @@ def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
+def _trusted_proxies(settings: Settings) -> list[str] | str | None:
+    # uvicorn trusts everyone only for "*" on its own; None leaves the middleware unused.
+    if "*" in settings.forwarded_allow_ips:
+        return "*"
+    return list(settings.forwarded_allow_ips) or None
+
+
 def _run(settings: Settings, host: str, port: int) -> None:
     app = create_app(settings)
     # Everything imported and built so far lives as long as the server. Frozen, the cyclic
@@ -44,13 +51,18 @@ def _run(settings: Settings, host: str, port: int) -> None:
     # a 1,000-entry listing's garbage, the p99 of every route; frozen, about 3 ms.
     gc.collect()
     gc.freeze()
+    # Kept through uvicorn's logging setup, which configures this logger but keeps its filters.
+    log_redaction.install()
     uvicorn.run(
         app,
         host=host,
         port=port,
         log_level=settings.log_level,
-        # Which proxies may set X-Forwarded-*: uvicorn's FORWARDED_ALLOW_IPS (default loopback).
-        proxy_headers=True,
+        # X-Forwarded-* is believed only from the proxies FORWARDED_ALLOW_IPS names (none by
+        # default). Passed explicitly: left unset, uvicorn would trust loopback, and anyone on
+        # the machine could choose the address rate limits count.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=_trusted_proxies(settings),
         server_header=False,
     )
 

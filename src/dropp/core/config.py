@@ -1,5 +1,6 @@
 """Settings, read once from the environment (and `.env`) and passed to `create_app`."""
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Annotated, Literal
@@ -130,6 +131,15 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = "memory://"
     rate_limit_per_ip: str = "30/minute"
     rate_limit_per_account: str = "10/minute"
+    # Behind a reverse proxy: the proxy addresses or networks (comma-separated, or "*") whose
+    # X-Forwarded-For and X-Forwarded-Proto are believed. Empty: nobody's, so a client cannot
+    # pick the address its rate limits are counted under.
+    forwarded_allow_ips: Annotated[tuple[str, ...], NoDecode] = ()
+
+    # --- Sharing ---
+    # Who may share a file or folder with a whole role (every account of it, in their shared
+    # list and change feed): admins only, or every account.
+    role_shares_by: Literal["admin", "everyone"] = "admin"
 
     @field_validator("app_redirect_uri", mode="before")
     @classmethod
@@ -137,6 +147,30 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(uri.strip() for uri in value.split(",") if uri.strip())
         return value
+
+    @field_validator("forwarded_allow_ips", mode="before")
+    @classmethod
+    def _split_forwarded_allow_ips(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = tuple(entry.strip() for entry in value.split(",") if entry.strip())
+        if not isinstance(value, tuple | list):
+            return value
+        entries = []
+        for entry in value:
+            try:
+                # Written as uvicorn compares them: networks with their host bits cleared.
+                entries.append(
+                    entry
+                    if entry == "*" or "/" not in entry
+                    else str(ipaddress.ip_network(entry, strict=False))
+                )
+                if entry != "*":
+                    ipaddress.ip_network(entry, strict=False)
+            except (ValueError, TypeError) as error:
+                raise ValueError(
+                    f"{entry!r} is not an IP address, a network (10.0.0.0/8) or *"
+                ) from error
+        return tuple(entries)
 
     @field_validator("roles")
     @classmethod
