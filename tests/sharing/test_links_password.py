@@ -241,25 +241,25 @@ async def test_a_pass_ends_with_the_link(
     assert_problem(answer, 404, "share_not_found")
 
 
-async def test_guessing_a_links_password_is_rate_limited_per_link(
+async def test_guessing_a_links_password_from_one_address_is_rate_limited(
     client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, app_with: AppWith
 ) -> None:
     link = await locked_link(client, web, alice)
     token = link["token"]
-    async with app_with(rate_limit_per_ip="100/minute", rate_limit_per_account="3/minute") as app:
-        guesses = []
-        for number in range(3):
-            async with visitor(app, f"10.1.0.{number + 1}") as guesser:
-                guesses.append(
-                    await guesser.post(f"/s/{token}/unlock", json={"password": f"guess {number}"})
-                )
-        async with visitor(app, "10.1.0.9") as late:
-            refused = await late.post(f"/s/{token}/unlock", json={"password": LINK_PASSWORD})
-            form = await late.post(
-                f"/s/{token}/unlock",
-                data={"password": LINK_PASSWORD},
-                headers={"Accept": BROWSER_ACCEPT},
-            )
+    async with (
+        app_with(rate_limit_per_ip="100/minute", rate_limit_per_account="3/minute") as app,
+        visitor(app, "10.1.0.1") as guesser,
+    ):
+        guesses = [
+            await guesser.post(f"/s/{token}/unlock", json={"password": f"guess {number}"})
+            for number in range(3)
+        ]
+        refused = await guesser.post(f"/s/{token}/unlock", json={"password": LINK_PASSWORD})
+        form = await guesser.post(
+            f"/s/{token}/unlock",
+            data={"password": LINK_PASSWORD},
+            headers={"Accept": BROWSER_ACCEPT},
+        )
 
     for guess in guesses:
         assert_problem(guess, 401, "wrong_password")
@@ -271,6 +271,44 @@ async def test_guessing_a_links_password_is_rate_limited_per_link(
     assert form.headers["content-type"].startswith("text/html")
     assert "Retry-After" in form.headers
     assert "set-cookie" not in form.headers
+
+
+async def test_guessing_cannot_lock_the_right_password_out(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, app_with: AppWith
+) -> None:
+    """Anyone holding the link may hammer it: they lock out themselves, not its recipients."""
+    link = await locked_link(client, web, alice)
+    token = link["token"]
+    async with app_with(rate_limit_per_ip="100/minute", rate_limit_per_account="3/minute") as app:
+        hammered = []
+        for address in ("10.1.0.1", "10.1.0.2", "10.1.0.3"):
+            async with visitor(app, address) as guesser:
+                hammered += [
+                    await guesser.post(f"/s/{token}/unlock", json={"password": "wrong guess"})
+                    for _ in range(5)
+                ]
+        async with visitor(app, "10.1.0.9") as recipient:
+            unlocked = await recipient.post(f"/s/{token}/unlock", json={"password": LINK_PASSWORD})
+            shown = await recipient.get(f"/s/{token}")
+
+    assert [answer.status_code for answer in hammered] == ([401] * 3 + [429] * 2) * 3
+    assert unlocked.status_code == 200, unlocked.text
+    assert shown.status_code == 200, shown.text
+
+
+async def test_a_link_password_must_be_long_enough(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account
+) -> None:
+    file = await upload_file(client, web, alice, "plans.txt", b"plans")
+
+    short = await client.post(
+        "/shares",
+        json={"file_id": file["file_id"], "password": "1234567"},
+        headers=alice.headers,
+    )
+
+    body = assert_problem(short, 422, "validation_error")
+    assert "8" in body["detail"]
 
 
 async def test_guessing_from_one_address_is_rate_limited_across_links(

@@ -334,14 +334,19 @@ async def unlock_share(
 ) -> Response | ShareAccess:
     """Enter a link's password: `{access, expires_at}`, and the same pass as an HttpOnly
     cookie for the link's path, valid SHARE_UNLOCK_TTL_SECONDS. Send `access` back in the
-    `X-Share-Access` header. Counted per address and per link; over either limit, 429."""
+    `X-Share-Access` header. Counted per address, and per link from each address; over
+    either limit, 429."""
     limiter: RateLimiter = request.state.rate_limiter
     form = _is_form(request)
     back_to: str | None = None
     try:
-        # Counted before anything is read, so no request escapes the count. The link is
-        # counted under its token's digest: the counters never hold a usable token.
-        await limiter.check(UNLOCK_GROUP, client_address(request), secret_digest(token).hex())
+        # Counted before anything is read, so no request escapes the count: per address, and
+        # per link and address together. Not per link alone, or anyone holding the link could
+        # keep it refused for everyone, the right password included; the minimum password
+        # length (MIN_LINK_PASSWORD) is what makes guessing from many addresses hopeless. The
+        # link is counted under its token's digest: the counters never hold a usable token.
+        address = client_address(request)
+        await limiter.check(UNLOCK_GROUP, address, f"{secret_digest(token).hex()} {address}")
         if form:
             fields = await request.form(max_files=0)
             password, path = fields.get("password"), fields.get("path")
