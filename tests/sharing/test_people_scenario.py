@@ -40,7 +40,8 @@ async def test_ops_publishes_to_every_verified_client_who_downloads_and_cannot_u
     roles = roles_from_env(monkeypatch, SEED_ROLES)
     plan_bytes, deck_bytes = b"PK\x03\x04 the 2026 plan", b"PK\x03\x04 the deck"
     async with (
-        app_with(roles=roles, presign_ttl_seconds=URL_TTL) as app,
+        # Ops publishes to every client: this deployment lets members share with roles.
+        app_with(roles=roles, presign_ttl_seconds=URL_TTL, role_shares_by="everyone") as app,
         api_client(app) as api,
     ):
         ops = await verified_account(api, engine, "olga@example.com", role="ops")

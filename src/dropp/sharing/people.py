@@ -19,9 +19,15 @@ from dropp.files import service as files_service
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NotAFolder
 from dropp.files.models import Node, NodeKind, RevisionState
 from dropp.files.names import split_folder_path
+from dropp.roles.policy import ADMIN
 from dropp.sharing import access
 from dropp.sharing.models import ShareGrant
-from dropp.sharing.people_errors import GrantNotFound, ShareWithSelf, UnknownRole
+from dropp.sharing.people_errors import (
+    GrantNotFound,
+    RoleShareAdminOnly,
+    ShareWithSelf,
+    UnknownRole,
+)
 from dropp.sharing.people_schemas import (
     GrantCreate,
     GrantPage,
@@ -78,6 +84,19 @@ async def _owned_live_node(session: AsyncSession, owner_id: UUID, body: GrantCre
     return node
 
 
+async def _require_role_sharer(session: AsyncSession, settings: Settings, owner_id: UUID) -> None:
+    """Refuse a share with a whole role (made or changed) unless the owner may: it pushes the
+    item and its note into every account of the role."""
+    if settings.role_shares_by == "everyone":
+        return
+    # The role as it is now, not as the access token says: a demoted admin is refused at once.
+    role = await session.scalar(select(User.role).where(User.id == owner_id))
+    if role != ADMIN:
+        raise RoleShareAdminOnly(
+            "Only an admin can share with a whole role; share with people's addresses instead."
+        )
+
+
 async def create_grant(
     session: AsyncSession, settings: Settings, owner_id: UUID, body: GrantCreate
 ) -> tuple[GrantRead, bool]:
@@ -87,6 +106,8 @@ async def create_grant(
         raise UnknownRole(
             f"There is no role {body.role!r} on this server.", roles=list(settings.role_names)
         )
+    if body.role is not None:
+        await _require_role_sharer(session, settings, owner_id)
     email = normalize_email(body.email) if body.email is not None else None
     if email is not None and email == await session.scalar(
         select(User.email).where(User.id == owner_id)
@@ -177,10 +198,12 @@ async def _owned_grant(session: AsyncSession, owner_id: UUID, grant_id: UUID) ->
 
 
 async def update_grant(
-    session: AsyncSession, owner_id: UUID, grant_id: UUID, body: GrantUpdate
+    session: AsyncSession, settings: Settings, owner_id: UUID, grant_id: UUID, body: GrantUpdate
 ) -> GrantRead:
     """Change a grant's permission or note; its recipients' next request sees the change."""
     grant = await _owned_grant(session, owner_id, grant_id)
+    if grant.grantee_role is not None:
+        await _require_role_sharer(session, settings, owner_id)
     if body.permission is not None:
         grant.permission = body.permission
     if "note" in body.model_fields_set:

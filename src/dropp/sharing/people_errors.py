@@ -14,6 +14,13 @@ class UnknownRole(DroppError):
     status, code = 422, "unknown_role"
 
 
+class RoleShareAdminOnly(DroppError):
+    """Sharing with a whole role reaches every account of it: an admin right unless
+    ROLE_SHARES_BY=everyone."""
+
+    status, code = 403, "role_share_admin_only"
+
+
 class ShareWithSelf(DroppError):
     status, code = 422, "share_with_self"
 

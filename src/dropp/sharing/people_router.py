@@ -13,7 +13,12 @@ from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NotAFolder
 from dropp.sharing import people
-from dropp.sharing.people_errors import GrantNotFound, ShareWithSelf, UnknownRole
+from dropp.sharing.people_errors import (
+    GrantNotFound,
+    RoleShareAdminOnly,
+    ShareWithSelf,
+    UnknownRole,
+)
 from dropp.sharing.people_schemas import (
     GrantCreate,
     GrantPage,
@@ -33,7 +38,7 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
     "/shares/people",
     status_code=status.HTTP_201_CREATED,
     responses={
-        **responses(FileNotFound, FolderNotFound, UnknownRole, ShareWithSelf),
+        **responses(FileNotFound, FolderNotFound, UnknownRole, ShareWithSelf, RoleShareAdminOnly),
         200: {
             "model": GrantRead,
             "description": "This node was shared with this grantee already: that share, "
@@ -49,6 +54,7 @@ async def share_with_people(
     response: Response,
 ) -> GrantRead:
     """Share one of your files or folders with an address or a role, as `viewer` or `editor`.
+    Sharing with a role is for admins (unless the server sets ROLE_SHARES_BY=everyone).
 
     It applies to the account holding that address once the address is verified (to every
     verified account of the role), so sharing tells nothing of which addresses have accounts.
@@ -73,12 +79,17 @@ async def list_grants(
     )
 
 
-@router.patch("/shares/people/{grant_id}", responses=responses(GrantNotFound))
+@router.patch("/shares/people/{grant_id}", responses=responses(GrantNotFound, RoleShareAdminOnly))
 async def update_grant(
-    grant_id: UUID, body: GrantUpdate, principal: CurrentPrincipal, session: SessionDep
+    grant_id: UUID,
+    body: GrantUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> GrantRead:
-    """Change a share's permission or note; it applies from the recipients' next request."""
-    return await people.update_grant(session, principal.user_id, grant_id, body)
+    """Change a share's permission or note; it applies from the recipients' next request.
+    A share with a role can be changed only by those who may make one."""
+    return await people.update_grant(session, settings, principal.user_id, grant_id, body)
 
 
 @router.delete(
