@@ -35,15 +35,32 @@ async def register_account(
     verified (and the role set) before signing in, so the tokens carry those claims."""
     registered = await client.post("/auth/register", json={"email": email, "password": password})
     assert registered.status_code == 201, registered.text
-    user_id = registered.json()["id"]
+    # The answer names no account (it is the same for an address already in use): the id
+    # comes from the database, or from signing in.
     if engine is not None:
+        user_id = await user_id_of(engine, email)
         await set_user(engine, user_id, verified=True, role=role)
     else:
         assert role is None, "setting a role needs the database"
     tokens = await client.post("/auth/login", json={"email": email, "password": password})
     assert tokens.status_code == 200, tokens.text
     body = tokens.json()
+    if engine is None:
+        me = await client.get("/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+        assert me.status_code == 200, me.text
+        user_id = me.json()["id"]
     return Account(email, user_id, body["access_token"], body["refresh_token"])
+
+
+async def user_id_of(engine: AsyncEngine, email: str) -> str:
+    """The id of the account using this address, straight from the database."""
+    async with engine.connect() as connection:
+        found = await connection.scalar(
+            text("SELECT id FROM user_account WHERE email = :email"),
+            {"email": email.strip().lower()},
+        )
+    assert found is not None, f"no account uses {email}"
+    return str(found)
 
 
 async def verified_account(

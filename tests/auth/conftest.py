@@ -81,14 +81,17 @@ async def fresh_rows(engine: AsyncEngine) -> AsyncIterator[None]:
 
 
 @pytest.fixture
-async def mail_client(
+async def mail_app(
     smtp: tuple[Inbox, int],
     app_with: Callable[..., AbstractAsyncContextManager[FastAPI]],
     fresh_rows: None,
-) -> AsyncIterator[httpx.AsyncClient]:
+) -> AsyncIterator[FastAPI]:
     """The API sending its mail to the loopback SMTP server."""
-    async with (
-        app_with(smtp_host="127.0.0.1", smtp_port=smtp[1], smtp_security="none") as app,
-        api_client(app) as api,
-    ):
+    async with app_with(smtp_host="127.0.0.1", smtp_port=smtp[1], smtp_security="none") as app:
+        yield app
+
+
+@pytest.fixture
+async def mail_client(mail_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    async with api_client(mail_app) as api:
         yield api

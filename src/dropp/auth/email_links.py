@@ -6,7 +6,8 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp.auth import passwords
 from dropp.auth import service as auth_service
@@ -158,22 +159,16 @@ async def issue_password_reset(
 ) -> Mail | None:
     """A reset link for the account using `email`, if there is one that may reset; else None.
 
-    An account that only signs in through a provider and never proved its address gets none:
-    a reset would give it a first password on the strength of an address nobody verified.
+    An account that only signs in through a provider and never proved its address gets none
+    (see `_may_reset`).
     """
     user = await session.scalar(
         select(User).where(User.email == auth_service.normalize_email(email))
     )
-    if (
-        user is None
-        or user.email is None
-        or not user.is_active
-        or (user.password_hash is None and user.email_verified_at is None)
-    ):
+    if user is None or not _may_reset(user):
         return None
-    ttl = settings.password_reset_ttl_seconds
-    token = await _issue(session, user.id, user.email, EmailTokenPurpose.RESET_PASSWORD, ttl)
-    link = _link(settings, RESET_PATH, token)
+    assert user.email is not None
+    link, ttl = await _reset_link(session, user, settings)
     text = (
         "Hello,\n\n"
         "Someone asked to reset the password of the Dropp account that uses this address. "
@@ -183,6 +178,70 @@ async def issue_password_reset(
         "ignore this message: your password stays as it is.\n"
     )
     return Mail(to=user.email, subject="Reset your Dropp password", text=text, link=link)
+
+
+async def send_password_reset(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    mailer: Mailer,
+    settings: Settings,
+    email: str,
+) -> None:
+    """Issue and mail a reset link, if an account may reset with `email`. Run after the
+    answer is sent (a background task), so the answer is the same, and as quick, whether or
+    not the account exists; the link is committed before it is mailed."""
+    try:
+        async with sessionmaker.begin() as session:
+            mail = await issue_password_reset(session, email, settings)
+    except (SQLAlchemyError, OSError) as error:
+        logger.error("could not issue a password reset link: %s", error)
+        return
+    if mail is not None:
+        await deliver(mailer, mail)
+
+
+def _may_reset(user: User) -> bool:
+    # A provider-only account that never proved its address gets no reset: it would get a
+    # first password on the strength of an address nobody verified.
+    return (
+        user.email is not None
+        and user.is_active
+        and (user.password_hash is not None or user.email_verified_at is not None)
+    )
+
+
+async def _reset_link(session: AsyncSession, user: User, settings: Settings) -> tuple[str, int]:
+    assert user.email is not None
+    ttl = settings.password_reset_ttl_seconds
+    token = await _issue(session, user.id, user.email, EmailTokenPurpose.RESET_PASSWORD, ttl)
+    return _link(settings, RESET_PATH, token), ttl
+
+
+async def issue_registration_notice(
+    session: AsyncSession, user: User, settings: Settings
+) -> Mail | None:
+    """The mail to the owner of an address someone tried to register again: nothing changes
+    on the account, and the owner gets a reset link in case it was them, having forgotten."""
+    if user.email is None or not user.is_active:
+        return None
+    reset = ""
+    # Without a reset to offer, the link is the sign-in page.
+    link = f"{settings.public_url.rstrip('/')}/login/"
+    if _may_reset(user):
+        link, ttl = await _reset_link(session, user, settings)
+        reset = (
+            "If it was you and you forgot your password, choose a new one with this link "
+            f"within {_duration(ttl)}:\n\n{link}\n\n"
+        )
+    text = (
+        "Hello,\n\n"
+        "Someone tried to create a Dropp account with this address, which already has a "
+        "Dropp account. Nothing was changed: sign in as usual.\n\n"
+        f"{reset}"
+        "If it was not you, ignore this message: your account stays as it is.\n"
+    )
+    return Mail(
+        to=user.email, subject="Someone tried to register with your address", text=text, link=link
+    )
 
 
 async def check_password_reset(session: AsyncSession, token: str) -> str:

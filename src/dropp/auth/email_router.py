@@ -7,8 +7,9 @@ link directly anyway. The link's token is in the pages' URLs, so they send no Re
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Form, status
+from fastapi import APIRouter, BackgroundTasks, Form, Request, status
 from fastapi.responses import HTMLResponse
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp.auth import email_links
 from dropp.auth.dependencies import CurrentPrincipal
@@ -125,17 +126,16 @@ async def resend_verification(
 )
 async def request_password_reset(
     body: PasswordResetRequest,
-    session: SessionDep,
+    request: Request,
     settings: SettingsDep,
     mailer: MailerDep,
     background: BackgroundTasks,
 ) -> LinkSent:
     """Email a password reset link; the answer is the same whether or not the account exists."""
-    mail = await email_links.issue_password_reset(session, body.email, settings)
-    if mail is not None:
-        # Sent after the response, and so after the commit: the link exists before it can be
-        # clicked, and the answer takes no longer for an existing account than for none.
-        background.add_task(email_links.deliver, mailer, mail)
+    # Nothing about the account is looked up before the answer: the look-up, the link and
+    # the mail all happen after it, so its content and timing are the same for any address.
+    sessionmaker: async_sessionmaker[AsyncSession] = request.state.sessionmaker
+    background.add_task(email_links.send_password_reset, sessionmaker, mailer, settings, body.email)
     return RESET_ACCEPTED
 
 

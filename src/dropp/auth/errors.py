@@ -18,10 +18,6 @@ class RefreshTokenReused(InvalidRefreshToken):
     persists_changes = True
 
 
-class EmailTaken(Conflict):
-    code = "email_taken"
-
-
 class InvalidEmailLink(BadRequest):
     """An email link that is unknown, expired, already used, or for an address since changed."""
 

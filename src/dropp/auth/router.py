@@ -1,14 +1,16 @@
 from fastapi import APIRouter, BackgroundTasks, status
 
-from dropp.auth import email_links, service
+from dropp.auth import email_links, registration, service
 from dropp.auth.dependencies import CurrentPrincipal, TokenIssuerDep
-from dropp.auth.errors import (
-    EmailTaken,
-    InvalidCredentials,
-    InvalidRefreshToken,
-    InvalidToken,
+from dropp.auth.errors import InvalidCredentials, InvalidRefreshToken, InvalidToken
+from dropp.auth.schemas import (
+    LinkSent,
+    LoginRequest,
+    RefreshRequest,
+    TokenRead,
+    UserCreate,
+    UserRead,
 )
-from dropp.auth.schemas import LoginRequest, RefreshRequest, TokenRead, UserCreate, UserRead
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
@@ -18,10 +20,15 @@ from dropp.mail.dependencies import MailerDep
 router = APIRouter(tags=["auth"])
 
 
+REGISTERED = LinkSent(
+    detail="Check this address's inbox: a link to confirm it is on its way. Then sign in."
+)
+
+
 @router.post(
     "/auth/register",
     status_code=status.HTTP_201_CREATED,
-    responses=responses(EmailTaken, RateLimited),
+    responses=responses(RateLimited),
     dependencies=[rate_limited("register", account_field="email")],
 )
 async def register(
@@ -30,17 +37,17 @@ async def register(
     settings: SettingsDep,
     mailer: MailerDep,
     background: BackgroundTasks,
-) -> UserRead:
+) -> LinkSent:
     """Create an account with an email and a password (at least 8 characters), and email a
-    link that verifies the address."""
-    user = await service.register(session, body.email, body.password, settings.default_role)
-    assert user.email is not None
-    mail = await email_links.issue_verification(session, user.id, user.email, settings)
-    # Sent after the response, so after the account is committed: no mail for an account that
-    # was rolled back, and a mail server that is down or slow costs the registration nothing
-    # (the failure is logged; the person asks for a new link with /auth/verify-email/resend).
-    background.add_task(email_links.deliver, mailer, mail)
-    return UserRead.of(user)
+    link that verifies the address. The answer is the same for an address that already has
+    an account, which is left unchanged; its owner is emailed about the attempt instead."""
+    mail = await registration.register(session, settings, body.email, body.password)
+    # Sent after the response, so after the commit: no mail for an account that was rolled
+    # back, and a mail server that is down or slow costs the registration nothing (the
+    # failure is logged; the person asks for a new link with /auth/verify-email/resend).
+    if mail is not None:
+        background.add_task(email_links.deliver, mailer, mail)
+    return REGISTERED
 
 
 @router.post(

@@ -4,12 +4,10 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth import passwords, revocations
 from dropp.auth.errors import (
-    EmailTaken,
     InvalidCredentials,
     InvalidRefreshToken,
     RefreshTokenReused,
@@ -21,20 +19,6 @@ from dropp.auth.tokens import AccessTokenSigner, new_refresh_token, refresh_toke
 
 def normalize_email(email: str) -> str:
     return email.strip().lower()
-
-
-async def register(session: AsyncSession, email: str, password: str, role: str) -> User:
-    """Create a password account; the email must not belong to another one."""
-    password_hash = await passwords.hash_password(password)
-    user: User | None = await session.scalar(
-        insert(User)
-        .values(id=uuid4(), email=normalize_email(email), password_hash=password_hash, role=role)
-        .on_conflict_do_nothing(index_elements=[User.email])
-        .returning(User)
-    )
-    if user is None:
-        raise EmailTaken("An account with this email already exists.")
-    return user
 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User:
