@@ -5,6 +5,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import TypedDict
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp import __version__
@@ -21,6 +22,7 @@ from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_r
 from dropp.file_requests.public_router import router as file_requests_public_router
 from dropp.file_requests.router import router as file_requests_router
 from dropp.files.folders_router import router as folders_router
+from dropp.files.name_policy import NamePolicyMiddleware
 from dropp.files.revisions_router import router as revisions_router
 from dropp.files.router import router as files_router
 from dropp.health.router import router as health_router
@@ -37,6 +39,9 @@ from dropp.sweeper.runner import background_sweeper
 from dropp.sync.listener import ChangeListener
 from dropp.sync.router import router as sync_router
 from dropp.uploads.router import router as uploads_router
+from dropp.web.docs import STATIC, STATIC_PATH
+from dropp.web.docs import router as docs_router
+from dropp.web.router import router as web_router
 
 
 class State(TypedDict):
@@ -64,7 +69,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         )
         sessionmaker = create_sessionmaker(engine)
         # Long-poll wake-ups: its own connection, outside the pool.
-        listener = ChangeListener.for_engine(engine)
+        listener = ChangeListener.for_engine(engine, settings.db_connect_timeout_seconds)
         # Revoked tokens, refused by every process: fed on the same connection.
         listener.subscribe(
             revocations.CHANNEL, signer.revocations.on_notify, signer.revocations.reload
@@ -92,12 +97,18 @@ def create_app(settings: Settings) -> FastAPI:
         version=__version__,
         summary="File hosting, sync and sharing for desktop clients.",
         lifespan=lifespan,
-        # "Authorize" in the docs UI runs the same authorization-code + PKCE sign-in as the
-        # desktop app; /docs/oauth2-redirect is on the redirect allowlist.
-        swagger_ui_init_oauth={"clientId": "dropp-docs", "usePkceWithAuthorizationCodeGrant": True},
+        # /docs is served by dropp.web.docs from the package's own copy of Swagger UI, with
+        # a CSP; FastAPI's would load it (and ReDoc) from a CDN.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)
+    app.add_middleware(
+        NamePolicyMiddleware,
+        allow_windows_incompatible_names=settings.allow_windows_incompatible_names,
+    )
     app.add_exception_handler(IdempotentReplay, replay_response)
     for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)
@@ -106,6 +117,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(quotas_router)
     app.include_router(admin_router)
     app.include_router(oauth_router)
+    app.include_router(web_router)
+    app.include_router(docs_router)
+    app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_router)
     for router in (
         share_links_router,

@@ -37,6 +37,19 @@ class Settings(BaseSettings):
     database_url: str | None = None
     database_pool_size: int = Field(20, ge=1)
     database_max_overflow: int = Field(10, ge=0)
+    # Outages: every database and storage call is bounded, so a stopped or frozen dependency
+    # costs a request a 503 (with Retry-After) within seconds, never a pooled connection held.
+    # How long opening a database connection, or waiting for one from the pool, may take.
+    db_connect_timeout_seconds: float = Field(5.0, gt=0, le=300)
+    # The longest one SQL statement may run (asyncpg's command_timeout and the server's
+    # statement_timeout).
+    db_statement_timeout_seconds: float = Field(15.0, gt=0, le=3600)
+    # Storage (S3): connecting, waiting for an answer, and how many attempts one call makes.
+    storage_connect_timeout_seconds: float = Field(3.0, gt=0, le=300)
+    storage_read_timeout_seconds: float = Field(10.0, gt=0, le=3600)
+    storage_max_attempts: int = Field(2, ge=1, le=10)
+    # The Retry-After (seconds) of a 503 answered while a dependency is down.
+    outage_retry_after_seconds: int = Field(5, ge=1, le=3600)
 
     s3_endpoint_url: str | None = None
     s3_public_endpoint_url: str | None = None
@@ -140,6 +153,12 @@ class Settings(BaseSettings):
     # Who may share a file or folder with a whole role (every account of it, in their shared
     # list and change feed): admins only, or every account.
     role_shares_by: Literal["admin", "everyone"] = "admin"
+
+    # --- Names (docs/names.md) ---
+    # Accept new names only Windows refuses (CON, NUL.txt, a:b, a trailing dot or space), for
+    # servers no Windows desktop syncs with. Invisible characters and names differing only by
+    # case stay refused.
+    allow_windows_incompatible_names: bool = False
 
     @field_validator("app_redirect_uri", mode="before")
     @classmethod

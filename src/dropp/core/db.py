@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase, InstrumentedAttribute, Mapped, mapped_column
 
 from dropp.core.config import Settings
-from dropp.core.errors import DroppError
+from dropp.core.errors import DroppError, OutcomeUnknown, outage_of
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -96,8 +96,23 @@ def create_engine(settings: Settings) -> AsyncEngine:
         # No pre-ping: it costs three round trips per checkout. Connections are recycled
         # instead, and a connection lost to a database restart fails one request, not all.
         pool_recycle=1800,
-        connect_args={"server_settings": SESSION_SETTINGS},
+        # Bounds, so a stopped or frozen database costs a request a 503 within seconds: the
+        # wait for a pooled connection, the connect itself, and every statement, both on the
+        # client (command_timeout, which also covers a server that stopped answering) and on
+        # the server (statement_timeout, which also frees the server's side).
+        pool_timeout=settings.db_connect_timeout_seconds,
+        connect_args={
+            "timeout": settings.db_connect_timeout_seconds,
+            "command_timeout": settings.db_statement_timeout_seconds,
+            "server_settings": session_settings(settings),
+        },
     )
+
+
+def session_settings(settings: Settings) -> dict[str, str]:
+    """The server settings of every pooled connection."""
+    milliseconds = int(settings.db_statement_timeout_seconds * 1000)
+    return {**SESSION_SETTINGS, "statement_timeout": str(milliseconds)}
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
@@ -120,7 +135,19 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         except BaseException:
             await session.rollback()
             raise
-        await session.commit()
+        try:
+            await session.commit()
+        except Exception as error:
+            if outage_of(error) is None:
+                raise
+            # The COMMIT may have reached the server before it stopped answering: whether the
+            # change was kept cannot be known here, and the client must be told so.
+            retry_after = str(request.app.state.settings.outage_retry_after_seconds)
+            raise OutcomeUnknown(
+                "The database stopped answering while saving this change: it may or may not "
+                "have been saved. Check, or repeat it with the same Idempotency-Key.",
+                headers={"Retry-After": retry_after},
+            ) from error
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -251,27 +251,33 @@ class Storage:
         upload_id: str,
         part_number: int,
         *,
-        sha256: bytes | None,
+        size: int,
+        sha256: bytes,
         expires_in: int,
     ) -> tuple[str, dict[str, str]]:
-        """A PUT URL for one part, and the headers the client must send with it.
+        """A PUT URL for one part of exactly `size` bytes hashing to `sha256`, and the headers
+        the client must send with it.
 
-        With `sha256`, `x-amz-checksum-sha256` is a signed header: a request without it, or
-        with another value, fails the signature, and bytes with another hash get BadDigest.
+        `content-length` and `x-amz-checksum-sha256` are signed headers: a body of another
+        length fails the signature (SignatureDoesNotMatch), bytes of that length with another
+        hash get BadDigest, so storage never holds more for a part than its plan says.
         """
+        checksum = b64_sha256(sha256)
         params: dict[str, Any] = {
             "Bucket": self.bucket,
             "Key": key,
             "UploadId": upload_id,
             "PartNumber": part_number,
+            "ContentLength": size,
+            "ChecksumSHA256": checksum,
+            "ChecksumAlgorithm": "SHA256",
         }
-        headers: dict[str, str] = {}
-        if sha256 is not None:
-            params["ChecksumSHA256"] = headers["x-amz-checksum-sha256"] = b64_sha256(sha256)
         url = await self.signer.generate_presigned_url(
             "upload_part", Params=params, ExpiresIn=expires_in
         )
-        return url, headers
+        # Content-Length is not listed: HTTP clients set it from the body (browsers refuse to
+        # set it by hand), and the signature holds it to `size`.
+        return url, {"x-amz-checksum-sha256": checksum, "x-amz-sdk-checksum-algorithm": "SHA256"}
 
     async def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
         """The parts storage holds for this upload, by number; None once it is completed or
@@ -547,10 +553,12 @@ def _client_config(settings: Settings) -> Config:
     return Config(
         signature_version="s3v4",
         s3={"addressing_style": settings.s3_addressing_style},
-        retries={"max_attempts": 3, "mode": "standard"},
+        # Bounded, so frozen storage costs a request a 503 within seconds (an outage error,
+        # see core.errors) instead of botocore's minute-long waits and retries.
+        retries={"max_attempts": settings.storage_max_attempts, "mode": "standard"},
         max_pool_connections=64,
-        connect_timeout=5,
-        read_timeout=30,
+        connect_timeout=settings.storage_connect_timeout_seconds,
+        read_timeout=settings.storage_read_timeout_seconds,
     )
 
 

@@ -25,8 +25,12 @@ logger = logging.getLogger(__name__)
 DIALECT_ONLY_OPTIONS = frozenset(
     {"prepared_statement_cache_size", "prepared_statement_name_func", "async_fallback"}
 )
-BACKOFF_START_SECONDS = 0.5
-BACKOFF_MAX_SECONDS = 30.0
+# Waits between reconnects while the database is down: short, since every long-poll's wake-ups
+# wait for the reconnect (they are woken to re-check the feed once it is back).
+BACKOFF_START_SECONDS = 0.1
+BACKOFF_MAX_SECONDS = 2.0
+# A connection that stayed up this long starts the next series of reconnects from the start.
+STABLE_AFTER_SECONDS = 30.0
 
 
 class _Connection(Protocol):
@@ -77,10 +81,12 @@ class ChangeListener:
         self._subscriptions.append(Subscription(channel, on_notify, on_connect))
 
     @classmethod
-    def for_engine(cls, engine: AsyncEngine) -> "ChangeListener":
-        """A listener that connects exactly as the engine's pool does."""
+    def for_engine(cls, engine: AsyncEngine, connect_timeout: float = 5.0) -> "ChangeListener":
+        """A listener that connects exactly as the engine's pool does, within
+        `connect_timeout` (a frozen database must not hold a reconnect for a minute)."""
         _, options = engine.dialect.create_connect_args(engine.url)
-        return cls({k: v for k, v in options.items() if k not in DIALECT_ONLY_OPTIONS})
+        kept = {k: v for k, v in options.items() if k not in DIALECT_ONLY_OPTIONS}
+        return cls({**kept, "timeout": connect_timeout})
 
     @asynccontextmanager
     async def waiter(self, user_id: UUID) -> AsyncIterator[asyncio.Event]:
@@ -121,6 +127,8 @@ class ChangeListener:
             for subscription in self._subscriptions:
                 await connection.add_listener(subscription.channel, subscription.deliver)
                 await subscription.on_connect(connection)
+            if not self.connected.is_set():
+                logger.info("sync: LISTENing")
             self.connected.set()
             # Notifications sent while no connection listened are lost: every waiter re-checks
             # the database instead.
@@ -135,18 +143,22 @@ class ChangeListener:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         delay = BACKOFF_START_SECONDS
+        failing = False
         while True:
             started = loop.time()
             try:
                 await self._listen_once()
                 logger.warning("sync: the LISTEN connection closed; reconnecting")
+                failing = False
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-                logger.warning("sync: the LISTEN connection failed: %s", error)
+                # Once per outage, not once per attempt.
+                if not failing:
+                    logger.warning("sync: the LISTEN connection failed: %s; retrying", error)
+                failing = True
             # Long-polls may have missed wake-ups while the connection was down.
             self._wake_everyone()
-            if loop.time() - started > BACKOFF_MAX_SECONDS:
+            if loop.time() - started > STABLE_AFTER_SECONDS:
                 delay = BACKOFF_START_SECONDS
-            logger.info("sync: reconnecting the LISTEN connection in %.1f s", delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX_SECONDS)
 

@@ -225,6 +225,6 @@ async def complete_upload(
     upload_id = body.upload_id if body else None
     parts = body.parts if body else None
     read = await service.complete_upload(
-        session, storage, principal.user_id, file_id, upload_id, parts
+        session, storage, principal.user_id, file_id, upload_id, parts, release_for_storage=True
     )
     return await service.as_seen_by(session, principal.user_id, read)

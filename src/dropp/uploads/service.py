@@ -15,7 +15,7 @@ from dropp.files import conflicts, locks
 from dropp.files import expiry as file_expiry
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
-from dropp.files.names import split_folder_path
+from dropp.files.names import existing_path_names, name_key, split_folder_path
 from dropp.files.revision_errors import RevisionConflictDiscarded
 from dropp.files.schemas import FileRead
 from dropp.quotas import service as quotas_service
@@ -104,13 +104,13 @@ async def _upload_folder(
     await locks.share_tree(session, owner_id)
     root = await sharing_access.editable_node(session, user_id, body.share_id)
     if root.kind == NodeKind.FILE:
-        if folder_names or body.filename != root.name:
+        if folder_names or name_key(body.filename) != name_key(root.name):
             raise ShareTargetMismatch(
                 f"This share is one file: upload its new revisions as {root.name!r}, "
                 "without `folder`."
             )
         return owner_id, root.parent_id
-    root_names = split_folder_path(await files_service.node_path(session, root))
+    root_names = existing_path_names(await files_service.node_path(session, root))
     return owner_id, await files_service.ensure_folder(
         session, owner_id, [*root_names, *folder_names]
     )
@@ -201,8 +201,9 @@ async def start_upload(
     )
     upload: PresignedForm | MultipartPlan
     if body.size is not None and part_size is not None:
+        # Every part is signed for its SHA-256, so storage checks each part's bytes.
         storage_upload_id = await storage.create_multipart(
-            key, content_type=content_type, checksums=sha256 is not None
+            key, content_type=content_type, checksums=True
         )
         await files_service.set_upload_details(
             session,
@@ -242,14 +243,40 @@ async def complete_upload(
     file_id: UUID,
     upload_id: UUID | None,
     parts: list[PartRef] | None = None,
+    *,
+    release_for_storage: bool = False,
 ) -> FileRead:
     """Make the upload the file's current revision if storage holds exactly what was declared.
 
     Idempotent: completing again reports the same outcome. The row lock makes concurrent calls
     produce a single transition. An upload whose `base_revision` is no longer the file's
     current one is a conflict, settled by its mode (see `_settle_conflict`).
+
+    With `release_for_storage` (a session holding nothing else of the caller's), storage is
+    asked before the row lock is taken, with no pooled connection held meanwhile.
     """
     revision = await locate_upload(session, owner_id, file_id, upload_id)
+    found: ObjectHead | None = None
+    asked = False
+    if (
+        release_for_storage
+        and revision.state == RevisionState.PENDING
+        and revision.multipart_upload_id is None
+    ):
+        # Frozen storage held a database connection (and this row's lock) for minutes: ending
+        # the transaction hands both back while storage is asked. The lock is then taken again
+        # and the state re-checked, so concurrent completes still make a single transition;
+        # the HEAD names the version that gets pinned, so bytes posted again in between are
+        # not pinned unseen.
+        key, revision_id, wants_checksum = (
+            revision.storage_key,
+            revision.id,
+            revision.sha256 is not None,
+        )
+        await session.rollback()
+        found = await storage.head(key, checksum=wants_checksum)
+        asked = True
+        revision = await locate_upload(session, owner_id, file_id, revision_id)
     match revision.state:
         case RevisionState.COMPLETE:
             return await files_service.read_file(session, file_id)
@@ -265,7 +292,7 @@ async def complete_upload(
 
     if revision.multipart_upload_id is not None:
         found = await multipart.assemble(session, storage, revision, parts)
-    else:
+    elif not asked:
         found = await storage.head(revision.storage_key, checksum=revision.sha256 is not None)
     if found is None and revision.upload_expires_at <= datetime.now(UTC):
         # The form can no longer put bytes there: this upload will never complete.
