@@ -8,6 +8,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -18,6 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
+
+from dropp.embedded.stale import stop_stale_weed
+from dropp.embedded.storage_security import TlsFiles, write_private, write_security_config
 
 logger = logging.getLogger(__name__)
 
@@ -33,9 +38,6 @@ PORT_FLAGS = (
     "filer.port.grpc",
     "s3.port",
     "s3.port.grpc",
-    "s3.port.iceberg",
-    "s3.port.lance",
-    "metricsPort",
 )
 
 
@@ -51,6 +53,8 @@ class PortTaken(SeaweedError):
 class RunningS3:
     endpoint_url: str
     pid: int
+    # weed processes of an earlier run on this data dir, killed before this one started.
+    stale_pids: tuple[int, ...] = ()
 
 
 # Listening ports come from below Linux's ephemeral range (32768-60999): weed opens its
@@ -92,8 +96,15 @@ def kept_ports(state: Path) -> dict[str, int]:
             ports[flag] = previous
         else:
             ports[flag] = free_port(taken)
-    state.write_text(json.dumps(ports))
+    write_private(state, json.dumps(ports).encode())
     return ports
+
+
+def kept_ports_of(data_dir: Path) -> dict[str, int]:
+    """The ports the last run in `data_dir` listened on (none before the first)."""
+    state = data_dir / "ports.json"
+    kept: dict[str, int] = json.loads(state.read_text()) if state.exists() else {}
+    return kept
 
 
 def weed_binary() -> str:
@@ -104,15 +115,32 @@ def weed_binary() -> str:
     return found
 
 
-def _die_with_parent() -> None:
-    # Linux only: the kernel stops weed if Dropp dies without cleaning up (kill -9, OOM).
-    PR_SET_PDEATHSIG = 1
-    libc = ctypes.CDLL("libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def _child_setup() -> None:
+    # Volumes, indexes and weed's Unix sockets for the owner alone.
+    os.umask(0o077)
+    if sys.platform == "linux":
+        # The kernel kills weed when Dropp dies without cleaning up (kill -9, OOM). SIGKILL,
+        # not SIGTERM: on SIGTERM weed's filer waits for gRPC streams only weed holds, and a
+        # half-stopped weed kept most of its ports for minutes.
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-def _registered_volumes(master_url: str) -> int:
-    topology = httpx.get(f"{master_url}/dir/status", timeout=1).json().get("Topology", {})
+def tls_context(tls: TlsFiles) -> ssl.SSLContext:
+    """A client context that trusts only the storage's CA and presents Dropp's certificate."""
+    context = ssl.create_default_context(cafile=str(tls.ca))
+    context.load_cert_chain(tls.cert, tls.key)
+    return context
+
+
+def _tls_client(tls: TlsFiles) -> httpx.Client:
+    return httpx.Client(verify=tls_context(tls), timeout=1)
+
+
+def _registered_volumes(master_url: str, tls: TlsFiles) -> int:
+    with _tls_client(tls) as client:
+        topology = client.get(f"{master_url}/dir/status").json().get("Topology", {})
     return sum(
         node.get("Volumes", 0)
         for center in topology.get("DataCenters") or []
@@ -122,7 +150,12 @@ def _registered_volumes(master_url: str) -> int:
 
 
 def _wait_until_serving(
-    process: subprocess.Popen[bytes], endpoint: str, master_url: str, volumes: int, log: Path
+    process: subprocess.Popen[bytes],
+    endpoint: str,
+    master_url: str,
+    volumes: int,
+    log: Path,
+    tls: TlsFiles,
 ) -> None:
     """Wait for the S3 gateway to answer and for the master to know every volume on disk:
     until then, reads of objects stored before a restart fail."""
@@ -130,13 +163,14 @@ def _wait_until_serving(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:]
-            failure = PortTaken if "bind: address already in use" in tail else SeaweedError
-            raise failure(f"weed exited with {process.returncode}:\n{tail}")
+            if "bind: address already in use" in tail:
+                raise PortTaken(f"weed exited: a port was taken ({_port_holders()}):\n{tail}")
+            raise SeaweedError(f"weed exited with {process.returncode}:\n{tail}")
         try:
             # Any S3 answer, even AccessDenied, shows the gateway is serving.
             if (
                 httpx.get(endpoint, timeout=1).status_code < 500
-                and _registered_volumes(master_url) >= volumes
+                and _registered_volumes(master_url, tls) >= volumes
             ):
                 return
         except (httpx.HTTPError, ValueError):
@@ -181,7 +215,42 @@ def _remove_sockets(ports: Iterable[int]) -> None:
             leftover.unlink(missing_ok=True)
 
 
-def _server_args(data_dir: Path, master_dir: Path, ports: dict[str, int]) -> list[str]:
+def _port_holders() -> str:
+    """Who listens on loopback, to name the process a port conflict is with."""
+    holders = []
+    try:
+        for connection in psutil.net_connections(kind="inet"):
+            if connection.status == psutil.CONN_LISTEN and connection.pid and connection.laddr:
+                holders.append(f"{connection.laddr[1]}: pid {connection.pid}")
+    except psutil.AccessDenied:
+        return "listeners unknown"
+    return ", ".join(sorted(holders)) or "no listener found"
+
+
+def _socket_dir(data_dir: Path, stack: ExitStack) -> Path:
+    # Unix socket paths are limited to 107 bytes; a long data dir gets a private temp dir.
+    if len(str(data_dir / "filer.sock")) < 100:
+        return data_dir
+    folder = Path(tempfile.mkdtemp(prefix="dropp-weed-"))
+    stack.callback(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
+def restrict_permissions(data_dir: Path) -> None:
+    """The storage dir 0700 and nothing in it readable by others, including what older
+    versions wrote 0644."""
+    for folder, directories, files in os.walk(data_dir):
+        os.chmod(folder, 0o700)
+        for name in (*directories, *files):
+            path = os.path.join(folder, name)
+            if not os.path.islink(path):
+                mode = os.lstat(path).st_mode
+                os.chmod(path, mode & ~0o077)
+
+
+def _server_args(
+    data_dir: Path, master_dir: Path, sockets: Path, ports: dict[str, int]
+) -> list[str]:
     return [
         weed_binary(),
         "server",
@@ -200,15 +269,26 @@ def _server_args(data_dir: Path, master_dir: Path, ports: dict[str, int]) -> lis
         "-master.electionTimeout=300ms",
         # A cluster drains traffic from a stopping volume server for 10 s; nothing does here.
         "-volume.preStopSeconds=0",
+        # Not used by Dropp; neither authenticates.
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        # The filer's Unix socket serves its HTTP API without TLS (S3 talks to the filer
+        # through it): in the 0700 dir, not in /tmp, and requests need the filer JWT.
+        f"-filer.localSocket={sockets / 'filer.sock'}",
+        f"-s3.localSocket={sockets / 's3.sock'}",
         *(f"-{flag}={port}" for flag, port in ports.items()),
     ]
 
 
 @contextmanager
 def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[RunningS3]:
-    """Start SeaweedFS on 127.0.0.1 with S3 accepting only this key pair; stop it on exit."""
+    """Start SeaweedFS on 127.0.0.1 with S3 accepting only this key pair and every other
+    port requiring Dropp's certificate; stop it on exit."""
     master_dir = data_dir / "master"
-    master_dir.mkdir(parents=True, exist_ok=True)
+    master_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    restrict_permissions(data_dir)
+    pid_file = data_dir / "weed.pid"
+    stale = stop_stale_weed(data_dir, pid_file)
     state = data_dir / "ports.json"
     volumes_on_disk = len(list(data_dir.glob("*.dat")))
     env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
@@ -220,26 +300,36 @@ def run_seaweedfs(data_dir: Path, access_key: str, secret_key: str) -> Iterator[
         endpoint = f"http://127.0.0.1:{ports['s3.port']}"
         logger.info("starting embedded SeaweedFS S3 on %s", endpoint)
         with ExitStack() as stack:
-            log_file = stack.enter_context(log.open("ab"))
+            tls = write_security_config(data_dir)
+            sockets = _socket_dir(data_dir, stack)
+            descriptor = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            log_file = stack.enter_context(os.fdopen(descriptor, "ab"))
             process = subprocess.Popen(
-                _server_args(data_dir, master_dir, ports),
+                _server_args(data_dir, master_dir, sockets, ports),
+                # weed reads ./security.toml first.
+                cwd=data_dir,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+                # Its own process group: a Ctrl-C meant for Dropp does not stop storage
+                # under requests still being answered; Dropp stops it after them.
+                start_new_session=True,
+                preexec_fn=_child_setup,
             )
+            write_private(pid_file, f"{process.pid}\n".encode())
+            stack.callback(pid_file.unlink, missing_ok=True)
             stack.callback(_remove_sockets, ports.values())
             stack.callback(_stop, process, ports["volume.port"])
-            master_url = f"http://127.0.0.1:{ports['master.port']}"
+            master_url = f"https://127.0.0.1:{ports['master.port']}"
             try:
-                _wait_until_serving(process, endpoint, master_url, volumes_on_disk, log)
+                _wait_until_serving(process, endpoint, master_url, volumes_on_disk, log, tls)
             except PortTaken:
                 if attempt == PORT_ATTEMPTS:
                     raise
                 logger.warning("a port SeaweedFS was given was taken meanwhile; new ports")
                 state.unlink(missing_ok=True)
                 continue
-            yield RunningS3(endpoint_url=endpoint, pid=process.pid)
+            yield RunningS3(endpoint_url=endpoint, pid=process.pid, stale_pids=tuple(stale))
             logger.info("stopping embedded SeaweedFS")
             return
