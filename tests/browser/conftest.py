@@ -11,6 +11,8 @@ import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -21,6 +23,7 @@ from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
+    Route,
     WebError,
     async_playwright,
 )
@@ -144,22 +147,44 @@ async def chromium() -> AsyncIterator[Browser]:
 
 @dataclass
 class Watch:
-    """What went wrong in the browser during a test: console errors, uncaught script errors,
-    CSP violations. `expected` lists substrings of console errors a test provokes on purpose
-    (a page answered 403 is logged as a failed resource)."""
+    """What went wrong in Dropp's pages during a test: console errors, uncaught script
+    errors, CSP violations, requests to anywhere but loopback. The test provider's own pages
+    are not Dropp's and are not judged. `expected` lists substrings of console errors a test
+    provokes on purpose (a page answered 403 is logged as a failed resource)."""
 
+    origin: str
     problems: list[str] = field(default_factory=list)
     expected: list[str] = field(default_factory=list)
 
+    def ours(self, url: str | None) -> bool:
+        return bool(url) and str(url).startswith(self.origin)
+
     def console(self, message: ConsoleMessage) -> None:
-        if message.type == "error" and not any(e in message.text for e in self.expected):
-            self.problems.append(f"console: {message.text} ({message.location.get('url')})")
+        url = message.location.get("url") or (message.page.url if message.page else None)
+        if message.type != "error" or not self.ours(url):
+            return
+        if not any(expected in message.text for expected in self.expected):
+            self.problems.append(f"console: {message.text} ({url})")
 
     def web_error(self, error: WebError) -> None:
-        self.problems.append(f"script error: {error.error}")
+        if error.page is None or self.ours(error.page.url):
+            self.problems.append(f"script error: {error.error}")
 
-    def violation(self, source: object, description: str) -> None:
-        self.problems.append(f"CSP violation: {description}")
+    def violation(self, source: dict[str, Any], description: str) -> None:
+        if self.ours(source.get("frame").url if source.get("frame") else None):
+            self.problems.append(f"CSP violation: {description}")
+
+    async def offline(self, route: Route) -> None:
+        """Tests talk only to loopback: anything else is refused, and a problem when one of
+        Dropp's pages asked for it (a page must not need the internet)."""
+        request = route.request
+        host = urlsplit(request.url).hostname
+        if host in ("127.0.0.1", "localhost") or request.url.startswith(("data:", "blob:")):
+            await route.continue_()
+            return
+        if self.ours(request.frame.url):
+            self.problems.append(f"request to the internet: {request.url}")
+        await route.abort()
 
 
 @dataclass
@@ -177,8 +202,9 @@ class Browsing:
 
 @pytest.fixture
 async def browsing(chromium: Browser, live: Live, engine: AsyncEngine) -> AsyncIterator[Browsing]:
-    watch = Watch()
+    watch = Watch(live.url)
     context = await chromium.new_context(viewport=NARROW)
+    await context.route("**/*", watch.offline)
     context.set_default_timeout(15_000)
     await context.expose_binding("__droppCspViolation", watch.violation)
     await context.add_init_script(REPORT_VIOLATIONS)

@@ -1,0 +1,2 @@
+"""Dropp's own web pages for people: the landing page and the API docs UI, with their static
+files."""

@@ -1,0 +1,96 @@
+"""The same forms, posted by a page of another origin: refused.
+
+`127.0.0.1:<other port>` is the same site as Dropp (cookies cross ports; Chromium sends
+`Sec-Fetch-Site: same-site`); `localhost` is another site (`cross-site`, and the SameSite=Lax
+cookies stay home). Each also asks for `Origin: null` (`Referrer-Policy: no-referrer`), which
+must not pass for Dropp's own. The forged device approval even carries a valid CSRF token, so
+only the origin rule stands in its way.
+"""
+
+import re
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from playwright.async_api import expect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dropp.oauth.web_sessions import csrf_token
+from tests.browser.conftest import Browsing
+from tests.browser.flows import expect_heading, session_cookie, sign_in_with_password
+from tests.browser.hostile import HostileSite, hostile_site
+from tests.browser.test_device_approval import poll, start_device
+from tests.helpers import PASSWORD, register_account
+
+ORIGINS = pytest.mark.parametrize(
+    ("host", "no_referrer"),
+    [("127.0.0.1", False), ("127.0.0.1", True), ("localhost", False), ("localhost", True)],
+    ids=["same-site", "same-site-null", "cross-site", "cross-site-null"],
+)
+
+
+@pytest.fixture(scope="module")
+def hostile() -> Iterator[HostileSite]:
+    with hostile_site() as site:
+        yield site
+
+
+@ORIGINS
+async def test_a_forged_password_sign_in_is_refused(
+    browsing: Browsing,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    hostile: HostileSite,
+    host: str,
+    no_referrer: bool,
+) -> None:
+    await register_account(api, "victim@example.com", engine=engine)
+    browsing.watch.expected.append("status of 403")
+    forged = hostile.forged_form(
+        browsing.url("/login/"),
+        {"email": "victim@example.com", "password": PASSWORD},
+        host=host,
+        no_referrer=no_referrer,
+    )
+
+    await browsing.page.goto(forged)
+
+    await browsing.page.wait_for_url(browsing.url("/login/"))
+    await expect_heading(browsing.page, "Sign-in refused")
+    cookies = await browsing.context.cookies(browsing.live.url)
+    assert "dropp_session" not in {cookie["name"] for cookie in cookies}
+
+
+@ORIGINS
+async def test_a_forged_device_approval_is_refused(
+    browsing: Browsing,
+    api: httpx.AsyncClient,
+    engine: AsyncEngine,
+    hostile: HostileSite,
+    host: str,
+    no_referrer: bool,
+) -> None:
+    await register_account(api, "victim@example.com", engine=engine)
+    page = browsing.page
+    await page.goto(browsing.url("/login/"))
+    await sign_in_with_password(page, "victim@example.com")
+    device = await start_device(api)
+    token = csrf_token(browsing.live.settings, "device", await session_cookie(page))
+    browsing.watch.expected.append("status of 403")
+    forged = hostile.forged_form(
+        browsing.url("/auth/device/verify"),
+        {"user_code": device["user_code"], "action": "approve", "csrf": token},
+        host=host,
+        no_referrer=no_referrer,
+    )
+
+    await page.goto(forged)
+
+    # Same site: the cookie goes along and the origin rule refuses; cross-site: the cookie
+    # stays home and Dropp asks to sign in.
+    await page.wait_for_url(re.compile(re.escape(browsing.live.url)))
+    await expect(page.get_by_role("heading", level=1)).to_have_text(
+        re.compile("^(Refused|Sign in to Dropp)$")
+    )
+    answer = await poll(api, device)
+    assert answer.json()["error"] == "authorization_pending", answer.text
