@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import hashlib
 import json
 import logging
 import os
@@ -744,6 +745,16 @@ def put_parts(
         return dict(pool.map(put, urls))
 
 
+def part_digests(path: Path, size: int, part_size: int) -> dict[int, str]:
+    """Each part's SHA-256 (hex) by number, read from the file as the parts will be."""
+    digests: dict[int, str] = {}
+    with path.open("rb") as source:
+        for number, offset in enumerate(range(0, size, part_size), start=1):
+            length = min(part_size, size - offset)
+            digests[number] = hashlib.sha256(os.pread(source.fileno(), length, offset)).hexdigest()
+    return digests
+
+
 def dropp_multipart(
     web: httpx.Client, api: httpx.Client, token: str, path: Path, size: int, workers: int
 ) -> tuple[float, int]:
@@ -758,11 +769,14 @@ def dropp_multipart(
     upload = started.json()
     file_id, part_size = upload["file_id"], upload["upload"]["part_size"]
     numbers = list(range(1, upload["upload"]["part_count"] + 1))
+    # Each part URL is signed for the part's SHA-256, so the client hashes its parts first.
+    digests = part_digests(path, size, part_size)
     urls: list[PartUrl] = []
     for first in range(0, len(numbers), PART_URLS_PER_CALL):
+        batch = numbers[first : first + PART_URLS_PER_CALL]
         signed = api.post(
             f"/upload/{file_id}/parts",
-            json={"part_numbers": numbers[first : first + PART_URLS_PER_CALL]},
+            json={"part_numbers": batch, "sha256": {str(n): digests[n] for n in batch}},
             headers=headers,
         )
         if signed.status_code != 200:

@@ -1,6 +1,7 @@
 """Editors upload through a share: into the owner's tree and quota, under their own role's
 policy, and they finish (or cancel) their uploads with the usual routes."""
 
+import hashlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any
@@ -199,7 +200,9 @@ async def test_an_editor_finishes_lists_and_cancels_only_their_own_uploads(
     file_id = multipart.json()["file_id"]
 
     parts = await client.post(
-        f"/upload/{file_id}/parts", json={"part_numbers": [1]}, headers=bob.headers
+        f"/upload/{file_id}/parts",
+        json={"part_numbers": [1], "sha256": {"1": hashlib.sha256(data).hexdigest()}},
+        headers=bob.headers,
     )
     put = await put_part(web, parts.json()["parts"][0], data)
     held = await client.get(f"/upload/{file_id}/parts", headers=bob.headers)

@@ -1,6 +1,8 @@
 """Multipart uploads, with real parts PUT to real presigned URLs on SeaweedFS."""
 
 import asyncio
+import base64
+import hashlib
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
@@ -59,15 +61,11 @@ async def send_parts(
     started: dict[str, Any],
     data: bytes,
     numbers: list[int],
-    *,
-    hashed: bool = True,
 ) -> None:
     """Sign URLs for these parts and PUT them all at once."""
     pieces = split_parts(data, started["upload"]["part_size"])
-    body: dict[str, Any] = {}
-    if hashed:
-        body["sha256"] = {str(n): sha256_hex(pieces[n - 1]) for n in numbers}
-    signed = await part_urls(api, account, started["file_id"], numbers, **body)
+    hashes = {str(n): sha256_hex(pieces[n - 1]) for n in numbers}
+    signed = await part_urls(api, account, started["file_id"], numbers, sha256=hashes)
     assert signed.status_code == 200, signed.text
     by_number = {p["part_number"]: p for p in signed.json()["parts"]}
     answers = await asyncio.gather(*(put_part(web, by_number[n], pieces[n - 1]) for n in numbers))
@@ -110,7 +108,7 @@ async def test_multipart_on_request_below_the_threshold(
     data = os.urandom(MIB)
     started = await start_multipart(client, alice, "small.bin", data, multipart=True)
 
-    await send_parts(client, web, alice, started, data, [1], hashed=False)
+    await send_parts(client, web, alice, started, data, [1])
     done = await complete(client, alice, started["file_id"])
 
     assert done.status_code == 200, done.text
@@ -221,9 +219,12 @@ async def test_a_part_with_other_bytes_than_its_hash_is_refused_by_storage(
 
     tampered = await put_part(web, part, b"x" * MIB)
     unsigned = await web.put(part["url"], content=data[PART_SIZE:])
+    longer = await put_part(web, part, data[PART_SIZE:] + b"x")
 
+    assert part["size"] == MIB
     assert (tampered.status_code, "BadDigest" in tampered.text) == (400, True)
     assert unsigned.status_code == 403
+    assert (longer.status_code, "SignatureDoesNotMatch" in longer.text) == (403, True)
     assert (await put_part(web, part, data[PART_SIZE:])).status_code == 200
 
 
@@ -276,6 +277,39 @@ async def test_a_declared_content_hash_needs_every_parts_hash(
     assert assert_problem(unhashed, 422, "part_checksum_required")["part_numbers"] == [2]
 
 
+async def test_a_part_url_takes_only_its_parts_exact_size(
+    client: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    alice: Account,
+    engine: AsyncEngine,
+    storage: Storage,
+) -> None:
+    """A 1-byte multipart upload whose part URL is asked for with the hash of 20 MiB: storage
+    must refuse the 20 MiB, or they sit there for the upload's window, outside every quota."""
+    payload = os.urandom(20 * MIB)
+    started = await start_multipart(client, alice, "tiny.bin", b"x", multipart=True)
+    signed = await part_urls(
+        client, alice, started["file_id"], [1], sha256={"1": sha256_hex(payload)}
+    )
+    part = signed.json()["parts"][0]
+    key = await revision_keys(engine, started)
+    storage_upload_id = (await storage.list_multipart_uploads(key))[0].upload_id
+
+    stuffed = await put_part(web, part, payload)
+
+    assert part["size"] == 1
+    assert stuffed.status_code == 403, stuffed.text
+    assert await storage.list_parts(key, storage_upload_id) == []
+
+
+async def test_every_part_url_needs_its_hash(client: httpx.AsyncClient, alice: Account) -> None:
+    started = await start_multipart(client, alice, "plain.bin", b"xy", multipart=True)
+
+    unhashed = await part_urls(client, alice, started["file_id"], [1])
+
+    assert assert_problem(unhashed, 422, "part_checksum_required")["part_numbers"] == [1]
+
+
 @pytest.mark.parametrize(
     ("first_part", "second_part", "code"),
     [
@@ -285,7 +319,6 @@ async def test_a_declared_content_hash_needs_every_parts_hash(
 )
 async def test_parts_that_do_not_fit_the_plan_are_refused_and_cleaned_up(
     api: httpx.AsyncClient,
-    web: httpx.AsyncClient,
     alice: Account,
     engine: AsyncEngine,
     storage: Storage,
@@ -293,11 +326,25 @@ async def test_parts_that_do_not_fit_the_plan_are_refused_and_cleaned_up(
     second_part: int,
     code: str,
 ) -> None:
+    """Part URLs take only the planned sizes; parts that reach storage another way (a storage
+    that ignores signed lengths) are still checked against the plan at complete."""
     started = await start_upload(api, alice, "odd.bin", size=PART_SIZE + MIB)
-    signed = (await part_urls(api, alice, started["file_id"], [1, 2])).json()["parts"]
-    for part, size in zip(signed, (first_part, second_part), strict=True):
-        assert (await put_part(web, part, os.urandom(size))).status_code == 200
     key = await revision_keys(engine, started)
+    storage_upload_id = (await storage.list_multipart_uploads(key))[0].upload_id
+    for number, size in enumerate((first_part, second_part), start=1):
+        piece = os.urandom(size)
+        signed = await part_urls(
+            api, alice, started["file_id"], [number], sha256={str(number): sha256_hex(piece)}
+        )
+        assert signed.status_code == 200, signed.text
+        await storage.client.upload_part(
+            Bucket=storage.bucket,
+            Key=key,
+            UploadId=storage_upload_id,
+            PartNumber=number,
+            Body=piece,
+            ChecksumSHA256=base64.b64encode(hashlib.sha256(piece).digest()).decode(),
+        )
 
     refused = await complete(api, alice, started["file_id"])
 
@@ -352,7 +399,7 @@ async def test_a_multipart_upload_has_days_while_each_part_url_lives_an_hour(
     before = datetime.now(UTC)
 
     started = await start_multipart(api, alice, "slow-link.bin", data)
-    signed = await part_urls(api, alice, started["file_id"], [1])
+    signed = await part_urls(api, alice, started["file_id"], [1], sha256={"1": "a" * 64})
 
     window = datetime.fromisoformat(started["expires_at"]) - before
     url_life = datetime.fromisoformat(signed.json()["expires_at"]) - before

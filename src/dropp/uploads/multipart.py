@@ -66,7 +66,7 @@ async def sign_parts(
     file_id: UUID,
     body: PartUrlsCreate,
 ) -> PartUrlsRead:
-    """PUT URLs for these parts, each signed for its SHA-256 where one is declared or recorded."""
+    """PUT URLs for these parts, each signed for the part's exact size and its SHA-256."""
     revision = await locate_upload(session, owner_id, file_id, body.upload_id)
     upload_id, part_size, size = _require_pending_multipart(revision)
     now = datetime.now(UTC)
@@ -82,13 +82,17 @@ async def sign_parts(
             part_numbers=beyond,
         )
     declared = {n: bytes.fromhex(digest) for n, digest in body.sha256.items()}
-    if revision.sha256 is not None:
-        unhashed = [n for n in body.part_numbers if n not in declared]
-        if unhashed:
-            raise PartChecksumRequired(
-                "This upload declared its content hash, so every part needs its `sha256`.",
-                part_numbers=unhashed,
-            )
+    # Every URL is signed for its part's exact length and SHA-256, so storage takes nothing
+    # else for it: without a hash a URL could carry other bytes, and they would sit in
+    # storage for the upload's whole window until complete refused them. A part whose hash
+    # was recorded by an earlier call may leave it out.
+    recorded = await files_service.part_hashes(session, revision.id, numbers=body.part_numbers)
+    unhashed = [n for n in body.part_numbers if n not in declared and n not in recorded]
+    if unhashed:
+        raise PartChecksumRequired(
+            "Every part URL is signed for that part's SHA-256: give `sha256` for each part.",
+            part_numbers=unhashed,
+        )
     await files_service.record_part_hashes(session, revision.id, declared)
     # Every URL ever signed for a part carries the same hash, so what storage holds for that
     # part is what the recorded hash says.
@@ -103,14 +107,16 @@ async def sign_parts(
     expires_in = min(settings.upload_post_ttl_seconds, remaining)
     parts = []
     for number in body.part_numbers:
+        part_bytes = expected_part_size(size, part_size, number)
         url, headers = await storage.presign_part(
             revision.storage_key,
             upload_id,
             number,
-            sha256=recorded.get(number),
+            size=part_bytes,
+            sha256=recorded[number],
             expires_in=expires_in,
         )
-        parts.append(PartUrl(part_number=number, url=url, headers=headers))
+        parts.append(PartUrl(part_number=number, url=url, headers=headers, size=part_bytes))
     return PartUrlsRead(
         upload_id=revision.id, parts=parts, expires_at=now + timedelta(seconds=expires_in)
     )
@@ -215,13 +221,15 @@ async def assemble(
                 part_numbers=wrong[:100],
             ),
         )
-    hashes: dict[int, bytes] = {}
-    if revision.sha256 is not None:
-        hashes = await files_service.part_hashes(session, revision.id)
-        if parts_hash(hashes.get(n, b"") for n in range(1, part_count + 1)) != revision.sha256:
-            raise await _refuse(
-                session, storage, revision, total, _hash_mismatch(revision, "the parts' hashes")
-            )
+    # Every part was signed for its hash, so every stored part has one recorded.
+    hashes = await files_service.part_hashes(session, revision.id)
+    if (
+        revision.sha256 is not None
+        and parts_hash(hashes.get(n, b"") for n in range(1, part_count + 1)) != revision.sha256
+    ):
+        raise await _refuse(
+            session, storage, revision, total, _hash_mismatch(revision, "the parts' hashes")
+        )
     try:
         await storage.complete_multipart(
             key,

@@ -123,7 +123,9 @@ class PartUrlsCreate(BaseModel):
     part_numbers: list[PartNumber] = Field(min_length=1, max_length=MAX_PARTS_PER_CALL)
     sha256: dict[PartNumber, Sha256] = Field(
         default_factory=dict,
-        description="Part number to that part's SHA-256: its URL then takes only those bytes.",
+        description="Part number to that part's SHA-256, for every part asked for (one given "
+        "by an earlier call may be left out): its URL takes only those bytes, of the part's "
+        "exact size.",
     )
 
     @model_validator(mode="after")
@@ -139,6 +141,7 @@ class PartUrl(BaseModel):
     part_number: int
     url: str
     headers: dict[str, str] = Field(description="Send these with the PUT, exactly.")
+    size: int = Field(description="The part's exact size in bytes: the URL takes no other.")
 
 
 class PartUrlsRead(BaseModel):
