@@ -106,9 +106,18 @@ async def test_metadata_of_a_file(
 
 
 async def test_download_is_an_attachment_with_the_exact_unicode_name(
-    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account
+    app_with: Callable[..., AbstractAsyncContextManager[FastAPI]],
+    client: httpx.AsyncClient,
+    web: httpx.AsyncClient,
+    alice: Account,
 ) -> None:
-    done = await upload_file(client, web, alice, 'Résumé "final" 2026.txt', b"cv")
+    # A quote is a name only servers without Windows desktops accept (docs/names.md), and
+    # the one a Content-Disposition header must escape.
+    async with (
+        app_with(allow_windows_incompatible_names=True) as app,
+        api_client(app) as lenient,
+    ):
+        done = await upload_file(lenient, web, alice, 'Résumé "final" 2026.txt', b"cv")
 
     downloaded = await download_bytes(client, web, alice, done["file_id"])
 

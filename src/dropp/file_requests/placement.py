@@ -1,5 +1,6 @@
 """Where a dropped file goes: always a new file in the request's folder, under a name no live
-node there holds ("report (2).pdf"), so a drop never joins or replaces anything."""
+node there holds in any case ("report (2).pdf" beside "Report.pdf"), so a drop never joins or
+replaces anything."""
 
 from uuid import UUID, uuid4
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, NodeKind
-from dropp.files.names import MAX_NAME_BYTES, normalize_name
+from dropp.files.names import MAX_NAME_BYTES, normalize_existing_name
 from dropp.files.revision_errors import RevisionConflict
 
 UNNAMED_DEVICE = "another device"
@@ -79,7 +79,9 @@ def conflicted_copy_name(name: str, device: str | None, on: date, attempt: int =
     room = MAX_NAME_BYTES - len((label + extension).encode())
     # A long name loses the end of its stem, never the label or the extension.
     stem = stem.encode()[: max(room, 1)].decode(errors="ignore") or "_"
-    return normalize_name(stem + label + extension)
+    # Made from a stored name, which earlier rules may have let in: only the rules every
+    # stored name meets apply.
+    return normalize_existing_name(stem + label + extension)
 
 
 async def move_to_conflicted_copy(

@@ -1,5 +1,6 @@
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 from uuid import UUID, uuid4
 
 from sqlalchemy import (
@@ -12,9 +13,11 @@ from sqlalchemy import (
     Text,
     Uuid,
 )
+from sqlalchemy.engine.default import DefaultExecutionContext
 from sqlalchemy.orm import Mapped, mapped_column
 
 from dropp.core.db import Base, EnumText, created_at_column
+from dropp.files.names import name_key
 
 
 class NodeKind(StrEnum):
@@ -29,24 +32,32 @@ class RevisionState(StrEnum):
     EXPIRED = "expired"
 
 
+def _name_key_of_insert(context: DefaultExecutionContext) -> str:
+    # SQLAlchemy leaves get_current_parameters untyped; it returns the statement's values.
+    parameters: dict[str, Any] = context.get_current_parameters()  # type: ignore[no-untyped-call]
+    return name_key(parameters["name"])
+
+
 class Node(Base):
     """A folder or a file in its owner's tree; top-level nodes have no parent."""
 
     __tablename__ = "node"
     __table_args__ = (
-        # A name is unique among a folder's live children (trashed ones free their names);
-        # names are stored NFC-normalized, so "é" typed as one code point or two is one name.
+        # A name is unique among a folder's live children (trashed ones free their names),
+        # compared by its folded key: "Report.pdf" and "report.PDF" are one name, as on the
+        # desktops that sync them. Names are stored NFC-normalized, so "é" typed as one code
+        # point or two is one name too.
         Index(
-            "uq_node_top_level_name",
+            "uq_node_top_level_name_key",
             "owner_id",
-            "name",
+            "name_key",
             unique=True,
             postgresql_where="parent_id IS NULL AND trashed_at IS NULL",
         ),
         Index(
-            "uq_node_child_name",
+            "uq_node_child_name_key",
             "parent_id",
-            "name",
+            "name_key",
             unique=True,
             postgresql_where="parent_id IS NOT NULL AND trashed_at IS NULL",
         ),
@@ -60,6 +71,10 @@ class Node(Base):
     parent_id: Mapped[UUID | None] = mapped_column(ForeignKey("node.id", ondelete="CASCADE"))
     kind: Mapped[NodeKind] = mapped_column(EnumText(NodeKind))
     name: Mapped[str] = mapped_column(Text)
+    # `names.name_key(name)`, computed in Python: PostgreSQL's lower() is not Unicode case
+    # folding ("STRASSE" and "straße"), and its result would follow the database's collation.
+    # Inserts that name the node get it by default; updates of `name` set it with the name.
+    name_key: Mapped[str] = mapped_column(Text, default=_name_key_of_insert)
     # The newest complete revision: what downloads serve.
     current_revision_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("file_revision.id", ondelete="SET NULL", use_alter=True)
@@ -138,3 +153,22 @@ class UploadPart(Base):
     )
     part_number: Mapped[int] = mapped_column(primary_key=True)
     sha256: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class NodeNameClash(Base):
+    """A rename made when names started being compared by their folded key: of two live
+    children of one folder whose names then meant the same name, the later one was renamed
+    (`old_name` to `new_name`). Kept for the owner and the operator to see what changed."""
+
+    __tablename__ = "node_name_clash"
+
+    id: Mapped[UUID] = mapped_column(Uuid, primary_key=True, default=uuid4)
+    node_id: Mapped[UUID] = mapped_column(ForeignKey("node.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[UUID] = mapped_column(
+        ForeignKey("user_account.id", ondelete="CASCADE"), index=True
+    )
+    # The node that kept the name.
+    kept_node_id: Mapped[UUID] = mapped_column(Uuid)
+    old_name: Mapped[str] = mapped_column(Text)
+    new_name: Mapped[str] = mapped_column(Text)
+    renamed_at: Mapped[datetime] = created_at_column()

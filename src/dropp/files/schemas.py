@@ -8,7 +8,7 @@ from typing_extensions import TypedDict
 
 from dropp.core.schemas import UuidText
 from dropp.files.models import NodeKind, RevisionState
-from dropp.files.names import normalize_name, split_folder_path
+from dropp.files.names import existing_path_names, normalize_name, split_folder_path
 
 
 class StatusFilter(StrEnum):
@@ -51,7 +51,8 @@ class DownloadRead(BaseModel):
 
 
 def _folder_path(value: str) -> str:
-    split_folder_path(value)
+    # Only looked up (a move's target): folders named under earlier rules can still be found.
+    existing_path_names(value)
     return value
 
 

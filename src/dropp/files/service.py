@@ -24,6 +24,7 @@ from sqlalchemy.orm import aliased
 from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NameTaken, NotAFolder
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, UploadPart
+from dropp.files.names import name_key
 from dropp.files.schemas import FilePage, FileRead, StatusFilter
 from dropp.quotas import service as quotas_service
 from dropp.sync import changes
@@ -46,8 +47,13 @@ class NewRevision:
 
 def _sibling(owner_id: UUID, parent_id: UUID | None, name: str) -> ColumnElement[bool]:
     parent = Node.parent_id.is_(None) if parent_id is None else Node.parent_id == parent_id
-    # Trashed nodes have given up their names.
-    return and_(Node.owner_id == owner_id, parent, Node.name == name, Node.trashed_at.is_(None))
+    # Trashed nodes have given up their names; "Report.pdf" finds "report.pdf".
+    return and_(
+        Node.owner_id == owner_id,
+        parent,
+        Node.name_key == name_key(name),
+        Node.trashed_at.is_(None),
+    )
 
 
 async def _find_child(
@@ -80,8 +86,9 @@ async def make_folders(
     created goes into the change feed."""
     parent_id: UUID | None = None
     created_last = False
-    for depth, name in enumerate(names):
-        path = "/" + "/".join(names[: depth + 1])
+    # The path as stored: an existing "Photos" keeps its case when "/photos/2026" is asked for.
+    path = ""
+    for name in names:
         created = await session.scalar(
             insert(Node)
             .values(
@@ -94,9 +101,12 @@ async def make_folders(
         if created is None:
             existing = await _find_child(session, owner_id, parent_id, name)
             if existing is None or existing.kind != NodeKind.FOLDER:
-                raise NotAFolder(f"{path} is a file, so it cannot hold other files.")
+                shown = existing.name if existing is not None else name
+                raise NotAFolder(f"{path}/{shown} is a file, so it cannot hold other files.")
             created = existing.id
+            path += f"/{existing.name}"
         else:
+            path += f"/{name}"
             await changes.record(
                 session,
                 user_id=owner_id,
@@ -116,17 +126,17 @@ def _pending_revision_sql(parent_matches: str) -> TextClause:
     return text(
         f"""
         WITH inserted AS (
-            INSERT INTO node (id, owner_id, parent_id, kind, name)
+            INSERT INTO node (id, owner_id, parent_id, kind, name, name_key)
             VALUES (CAST(:node_id AS uuid), CAST(:owner_id AS uuid), CAST(:parent_id AS uuid),
-                    'file', :name)
+                    'file', :name, :name_key)
             ON CONFLICT DO NOTHING
             RETURNING id, kind
         ), target AS (
             SELECT id, kind FROM inserted
             UNION ALL
             SELECT id, kind FROM node
-            WHERE owner_id = CAST(:owner_id AS uuid) AND {parent_matches} AND name = :name
-              AND trashed_at IS NULL
+            WHERE owner_id = CAST(:owner_id AS uuid) AND {parent_matches}
+              AND name_key = :name_key AND trashed_at IS NULL
         )
         INSERT INTO file_revision
             (id, node_id, storage_key, declared_size, content_type, state, upload_expires_at)
@@ -159,6 +169,7 @@ async def add_pending_revision(
             "owner_id": owner_id,
             "parent_id": parent_id,
             "name": name,
+            "name_key": name_key(name),
             "revision_id": revision_id,
             "storage_key": revision.storage_key,
             "declared_size": revision.declared_size,

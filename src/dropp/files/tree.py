@@ -44,7 +44,7 @@ from dropp.files.errors import (
     StaleBaseRevision,
 )
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
-from dropp.files.names import MAX_NAME_BYTES, split_folder_path
+from dropp.files.names import MAX_NAME_BYTES, existing_path_names, name_key
 from dropp.files.schemas import (
     ChildrenPage,
     FolderRead,
@@ -125,7 +125,8 @@ async def _live_child(
         select(Node).where(
             Node.owner_id == owner_id,
             _in_parent(parent_id),
-            Node.name == name,
+            # "report.pdf" is taken by "Report.PDF": one name on Windows and macOS.
+            Node.name_key == name_key(name),
             Node.trashed_at.is_(None),
         )
     )
@@ -346,7 +347,8 @@ async def create_folder(
     read = FolderRead(
         folder_id=folder.id,
         name=folder.name,
-        path="/" + "/".join(names),
+        # As stored: "/photos" asked for finds "/Photos", which keeps its case.
+        path=await service.node_path(session, folder),
         created_at=folder.created_at,
         updated_at=folder.updated_at,
     )
@@ -372,20 +374,20 @@ def _numbered(name: str, kind: NodeKind, number: int) -> str:
 async def free_name(
     session: AsyncSession, owner_id: UUID, parent_id: UUID | None, name: str, kind: NodeKind
 ) -> str:
-    """The first `name (n)` no live node in the folder holds."""
-    prefix = _numbered(name, kind, 2).rsplit(" (", 1)[0]
+    """The first `name (n)` no live node in the folder holds, in any case."""
+    prefix = name_key(_numbered(name, kind, 2).rsplit(" (", 1)[0])
     taken = set(
         await session.scalars(
-            select(Node.name).where(
+            select(Node.name_key).where(
                 Node.owner_id == owner_id,
                 _in_parent(parent_id),
                 Node.trashed_at.is_(None),
-                Node.name.startswith(prefix, autoescape=True),
+                Node.name_key.startswith(prefix, autoescape=True),
             )
         )
     )
     number = 2
-    while _numbered(name, kind, number) in taken:
+    while name_key(_numbered(name, kind, number)) in taken:
         number += 1
     return _numbered(name, kind, number)
 
@@ -450,7 +452,7 @@ async def move_node(
     parent_id = node.parent_id
     if body.parent_path is not None:
         parent_id = await service.find_folder(
-            session, owner_id, split_folder_path(body.parent_path)
+            session, owner_id, existing_path_names(body.parent_path)
         )
         if kind == NodeKind.FOLDER and parent_id is not None:
             chain = set(await session.scalars(ANCESTORS, {"start_id": parent_id}))
@@ -464,7 +466,12 @@ async def move_node(
         await session.execute(
             update(Node)
             .where(Node.id == node_id)
-            .values(parent_id=target, name=new_name, updated_at=func.now())
+            .values(
+                parent_id=target,
+                name=new_name,
+                name_key=name_key(new_name),
+                updated_at=func.now(),
+            )
             .execution_options(synchronize_session=False)
         )
 
@@ -541,7 +548,7 @@ async def restore_node(
         await session.execute(
             update(Node)
             .where(Node.id == node_id)
-            .values(parent_id=target, name=name, updated_at=func.now())
+            .values(parent_id=target, name=name, name_key=name_key(name), updated_at=func.now())
             .execution_options(synchronize_session=False)
         )
         await session.execute(RESTORE_SUBTREE, {"root_id": node_id, "trashed_at": trashed_at})

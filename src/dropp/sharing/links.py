@@ -27,7 +27,7 @@ from dropp.files import service as files_service
 from dropp.files import tree
 from dropp.files.errors import FileNotFound, FileNotReady, FolderNotFound, InvalidCursor
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
-from dropp.files.names import split_folder_path
+from dropp.files.names import existing_path_names, name_key
 from dropp.files.schemas import DownloadRead
 from dropp.sharing import link_access
 from dropp.sharing.link_errors import (
@@ -252,7 +252,7 @@ async def unlock(settings: Settings, opened: OpenLink, password: str) -> tuple[s
 
 def _names(path: str) -> list[str] | None:
     try:
-        return split_folder_path(path)
+        return existing_path_names(path)
     except ValueError:
         return None
 
@@ -267,7 +267,7 @@ async def _walk(session: AsyncSession, opened: OpenLink, names: Sequence[str]) -
             select(Node).where(
                 Node.owner_id == opened.link.owner_id,
                 Node.parent_id == node.id,
-                Node.name == name,
+                Node.name_key == name_key(name),
                 Node.trashed_at.is_(None),
             )
         )

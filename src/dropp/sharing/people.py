@@ -18,7 +18,7 @@ from dropp.files import locks, tree
 from dropp.files import service as files_service
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NotAFolder
 from dropp.files.models import Node, NodeKind, RevisionState
-from dropp.files.names import split_folder_path
+from dropp.files.names import existing_path_names, name_key
 from dropp.roles.policy import ADMIN
 from dropp.sharing import access
 from dropp.sharing.models import ShareGrant
@@ -305,7 +305,7 @@ async def shared_children(
     if root.kind != NodeKind.FOLDER:
         raise NotAFolder("This share is a file: it has no items.")
     try:
-        names = split_folder_path(path)
+        names = existing_path_names(path)
     except ValueError as error:
         raise FolderNotFound(f"There is no folder {path} in this share: {error}.") from error
     shown = "/" + "/".join([root.name, *names])
@@ -315,7 +315,7 @@ async def shared_children(
             select(Node.id).where(
                 Node.owner_id == grant.owner_id,
                 Node.parent_id == folder_id,
-                Node.name == name,
+                Node.name_key == name_key(name),
                 Node.kind == NodeKind.FOLDER,
                 Node.trashed_at.is_(None),
             )
