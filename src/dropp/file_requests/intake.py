@@ -26,6 +26,8 @@ from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node
 from dropp.quotas import service as quotas_service
 from dropp.quotas.errors import QuotaExceeded
+from dropp.roles import service as roles_service
+from dropp.roles.policy import UploadPolicy
 from dropp.storage.s3 import Storage
 from dropp.uploads import service as uploads_service
 from dropp.uploads.errors import FileTooLarge, UploadAlreadyComplete, UploadNotFound
@@ -54,6 +56,14 @@ async def find_request(
     """The request behind the token, if it takes files: not closed, before its deadline (unless
     `any_deadline`), its folder live, its owner an active account that may upload.
     FileRequestNotFound for every other case alike."""
+    request, _ = await _find_request_and_policy(session, settings, token, any_deadline)
+    return request
+
+
+async def _find_request_and_policy(
+    session: AsyncSession, settings: Settings, token: str, any_deadline: bool
+) -> tuple[FileRequest, UploadPolicy]:
+    """`find_request`, with the upload policy of the owner's role as it is now."""
     if not token or len(token) > MAX_TOKEN_LENGTH:
         raise FileRequestNotFound(NOT_FOUND)
     query = (
@@ -69,11 +79,12 @@ async def find_request(
     if not any_deadline:
         query = query.where(_before_deadline())
     row = (await session.execute(query)).first()
+    policy = settings.upload_policy(row.role) if row is not None else None
     # A role that may no longer upload closes its links too: they would fill the account.
-    if row is None or not settings.upload_policy(row.role).can_upload:
+    if row is None or policy is None or not policy.can_upload:
         raise FileRequestNotFound(NOT_FOUND)
     request: FileRequest = row[0]
-    return request
+    return request, policy
 
 
 def file_limit(settings: Settings, request: FileRequest) -> int:
@@ -136,8 +147,12 @@ async def start_drop(
     session: AsyncSession, storage: Storage, settings: Settings, token: str, body: DropCreate
 ) -> DropRead:
     """A new file in the request's folder, pending, and the form that puts its bytes there."""
-    request = await find_request(session, settings, token)
-    limit = file_limit(settings, request)
+    request, policy = await _find_request_and_policy(session, settings, token, False)
+    content_type = body.content_type or uploads_service.guess_content_type(body.filename)
+    # The owner's role decides what enters the owner's tree, through a link as through a
+    # direct upload: the same check, on the type the form will be signed with.
+    roles_service.check_upload(policy, filename=body.filename, content_type=content_type)
+    limit = roles_service.size_limit(policy, file_limit(settings, request))
     if body.size > limit:
         raise FileTooLarge(
             f"The file is {body.size} bytes; this link takes files of at most {limit} bytes.",
@@ -149,7 +164,6 @@ async def start_drop(
     await locks.share_tree(session, owner_id)
     await _take_a_use(session, request)
 
-    content_type = body.content_type or uploads_service.guess_content_type(body.filename)
     sha256 = bytes.fromhex(body.sha256) if body.sha256 is not None else None
     now = datetime.now(UTC)
     expires_at = now + timedelta(seconds=settings.upload_post_ttl_seconds)

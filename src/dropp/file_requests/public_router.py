@@ -25,6 +25,7 @@ from dropp.file_requests.schemas import (
     DropRead,
     FileRequestPublicRead,
 )
+from dropp.roles.errors import FileTypeNotAllowed
 from dropp.storage.dependencies import StorageDep
 from dropp.storage.s3 import Storage
 from dropp.uploads.errors import (
@@ -100,7 +101,14 @@ async def view_link(
     "/{token}/uploads",
     status_code=status.HTTP_201_CREATED,
     dependencies=[rate_limited("file-request-upload")],
-    responses=responses(FileTooLarge, FileRequestNoSpace, FileRequestFull, NameBusy, RateLimited),
+    responses=responses(
+        FileTooLarge,
+        FileTypeNotAllowed,
+        FileRequestNoSpace,
+        FileRequestFull,
+        NameBusy,
+        RateLimited,
+    ),
 )
 async def start_upload_through_link(
     token: str,
