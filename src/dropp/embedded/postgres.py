@@ -2,6 +2,7 @@
 
 import logging
 import subprocess
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,14 +43,54 @@ def create_database(server: Any, database: str) -> None:
         _psql(server, f'CREATE DATABASE "{database}"')
 
 
+# Runs beside PostgreSQL: pg_ctl daemonizes the postmaster, so it outlives a Dropp killed with
+# SIGKILL. Its stdin is a pipe from Dropp; end of file (Dropp exited, however) means stop the
+# postmaster of this data dir (fast shutdown), if it still runs.
+WATCHDOG = """
+import signal, sys
+import psutil
+sys.stdin.buffer.read()
+pgdata = sys.argv[1]
+try:
+    with open(pgdata + "/postmaster.pid") as pid_file:
+        postmaster = psutil.Process(int(pid_file.readline()))
+    if pgdata in " ".join(postmaster.cmdline()):
+        postmaster.send_signal(signal.SIGINT)
+except (OSError, ValueError, psutil.Error):
+    pass
+"""
+
+
+def _start_watchdog(pgdata: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", WATCHDOG, str(pgdata)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def _stop_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    assert watchdog.stdin is not None
+    watchdog.stdin.close()
+    try:
+        watchdog.wait(10)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+        watchdog.wait()
+
+
 @contextmanager
 def run_postgres(pgdata: Path) -> Iterator[Any]:
-    """Start (initializing on first use) the server in `pgdata`; stop it on exit."""
+    """Start (initializing on first use) the server in `pgdata`; stop it on exit, or when
+    this process dies without stopping it."""
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     logger.info("starting embedded PostgreSQL in %s", pgdata)
     server = get_server(pgdata, cleanup_mode="stop")
+    watchdog = _start_watchdog(pgdata)
     try:
         yield server
     finally:
         logger.info("stopping embedded PostgreSQL")
         server.cleanup()
+        _stop_watchdog(watchdog)

@@ -16,6 +16,7 @@ from pydantic import SecretStr
 from dropp.core.config import ConfigError, Settings
 from dropp.embedded.postgres import async_url, create_database, run_postgres
 from dropp.embedded.seaweedfs import run_seaweedfs
+from dropp.embedded.stale import prune_handle_pids, stop_stale_postmaster, stop_stale_weed
 from dropp.storage.s3 import open_storage
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,24 @@ def load_or_create_secrets(data_dir: Path) -> dict[str, str]:
     return generated
 
 
+def clean_after_crash(data_dir: Path) -> None:
+    """Stop what a run killed without cleaning up left in `data_dir` (we hold its lock, so
+    nothing running there is another Dropp's), and say so in one line."""
+    pgdata, storage_dir = data_dir / "postgres", data_dir / "s3"
+    weed = stop_stale_weed(storage_dir, storage_dir / "weed.pid")
+    postmaster = stop_stale_postmaster(pgdata)
+    dead = prune_handle_pids(pgdata)
+    done = []
+    if weed:
+        done.append(f"killed SeaweedFS (pid {', '.join(map(str, weed))})")
+    if postmaster is not None:
+        done.append(f"stopped PostgreSQL (pid {postmaster})")
+    if dead:
+        done.append(f"dropped dead pids {dead} from {pgdata / '.handle_pids.json'}")
+    if done:
+        logger.warning("cleaned up after an unclean stop in %s: %s", data_dir, "; ".join(done))
+
+
 class DataDirInUse(ConfigError):
     pass
 
@@ -61,13 +80,14 @@ def lock_data_dir(data_dir: Path) -> Iterator[None]:
 def run_embedded_stack(settings: Settings, database: str = DATABASE_NAME) -> Iterator[Settings]:
     """Start what `settings` leaves unconfigured; yield settings that point at it."""
     data_dir = settings.data_dir.resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     update: dict[str, Any] = {"data_dir": data_dir}
     with ExitStack() as stack:
         stack.enter_context(lock_data_dir(data_dir))
         kept = load_or_create_secrets(data_dir)
         if settings.secret_key is None:
             update["secret_key"] = SecretStr(kept["secret_key"])
+        clean_after_crash(data_dir)
         postgres = stack.enter_context(run_postgres(data_dir / "postgres"))
         create_database(postgres, database)
         update["database_url"] = async_url(postgres, database)

@@ -18,11 +18,11 @@ STOP_TIMEOUT_SECONDS = 10
 
 
 def _named(pid: int, marker: str) -> psutil.Process | None:
-    """The process `pid`, if it runs and its command line names `marker` (guards against
-    a pid reused by an unrelated process)."""
+    """The process `pid`, if it runs and one of its arguments is exactly `marker` (guards
+    against a pid reused by an unrelated process)."""
     try:
         process = psutil.Process(pid)
-        if pid != os.getpid() and marker in " ".join(process.cmdline()):
+        if pid != os.getpid() and marker in process.cmdline():
             return process
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         pass
@@ -32,7 +32,7 @@ def _named(pid: int, marker: str) -> psutil.Process | None:
 def _naming(marker: str) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["cmdline"]):
-        if process.pid != os.getpid() and marker in " ".join(process.info["cmdline"] or []):
+        if process.pid != os.getpid() and marker in (process.info["cmdline"] or []):
             found.append(process)
     return found
 
