@@ -247,7 +247,35 @@ async def assert_accessible(page: Page) -> None:
         }"""
     )
     assert found == [], f"{page.url}:\n" + "\n".join(found)
+    faint: list[str] = await page.evaluate(FAINT_BORDERS)
+    assert faint == [], f"{page.url}: input borders under 3:1 against the page: {faint}"
     await assert_fits(page)
+
+
+# axe checks text contrast only; WCAG 1.4.11 asks 3:1 of what identifies a control, here the
+# border of a text field against the page behind it.
+FAINT_BORDERS = """() => {
+  const rgb = (color) => color.match(/[0-9.]+/g).slice(0, 3).map(Number);
+  const luminance = (color) => {
+    const [r, g, b] = rgb(color).map((v) => {
+      v /= 255;
+      return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const ratio = (a, b) => {
+    const [hi, lo] = [luminance(a), luminance(b)].sort((x, y) => y - x);
+    return (hi + 0.05) / (lo + 0.05);
+  };
+  const page = getComputedStyle(document.body).backgroundColor;
+  const behind = page === "rgba(0, 0, 0, 0)" ? "rgb(255, 255, 255)" : page;
+  return Array.from(document.querySelectorAll("input:not([type=hidden]), select, textarea"))
+    .filter((field) => field.getClientRects().length > 0)
+    .map((field) => [field, getComputedStyle(field)])
+    .filter(([, style]) => style.borderTopStyle !== "none" && parseFloat(style.borderTopWidth) > 0)
+    .filter(([, style]) => ratio(style.borderTopColor, behind) < 3)
+    .map(([field, style]) => `#${field.id || field.name}: ${style.borderTopColor}`);
+}"""
 
 
 async def assert_fits(page: Page) -> None:
