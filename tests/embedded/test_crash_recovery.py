@@ -56,3 +56,36 @@ def test_sigkilled_twice_restarts_on_the_same_endpoint_and_leaves_nothing_runnin
             server.kill()
             for leftover in server.stack_processes():
                 leftover.kill()
+
+
+def test_a_postgres_left_running_by_a_crash_is_stopped_on_the_next_start() -> None:
+    with stack_dir() as parent:
+        server = Server(parent / "orphaned")
+        try:
+            server.start()
+            assert server.process is not None
+            dropp = psutil.Process(server.process.pid)
+            # The OOM killer or `kill -9` of every Dropp process: the watchdog goes too, and
+            # the postmaster pg_ctl detached keeps running.
+            for child in dropp.children():
+                if child.cmdline()[1:2] == ["-c"]:
+                    child.kill()
+            server.process.kill()
+            server.process.wait()
+            postmaster = int(
+                (server.data_dir / "postgres" / "postmaster.pid").read_text().split()[0]
+            )
+            assert psutil.pid_exists(postmaster)
+
+            server.start()
+
+            assert not psutil.pid_exists(postmaster)
+            cleaned = [line for line in server.log_tail().splitlines() if "unclean stop" in line]
+            assert len(cleaned) == 1
+            assert f"stopped PostgreSQL (pid {postmaster})" in cleaned[0]
+            assert server.stop() in (0, 128 + signal.SIGTERM)
+            assert _orphans_gone(server, 20) == []
+        finally:
+            server.kill()
+            for leftover in server.stack_processes():
+                leftover.kill()
