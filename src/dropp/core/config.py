@@ -73,6 +73,12 @@ class Settings(BaseSettings):
     # How long a multipart upload may take, from init to complete: large files take long, and
     # a client resumes after a reboot. Each part URL still lives UPLOAD_POST_TTL_SECONDS.
     multipart_upload_ttl_seconds: int = Field(7 * 24 * 3600, ge=60, le=30 * 24 * 3600)
+    # Pending uploads one account may hold at once, and the bytes they may hold (declared
+    # sizes, or a sizeless form's most): without a quota nothing else stops one account from
+    # signing forms without end. Uploads through the account's file requests and its editors'
+    # uploads count too. Over either: 429 `too_many_pending_uploads`.
+    max_pending_uploads: int = Field(1000, ge=1, le=1_000_000)
+    max_pending_bytes: int = Field(TIB, ge=1, le=1024 * TIB)
 
     # Storage per account, counting every kept revision and pending reservations. None: no
     # quota. An admin can set another for one account.

@@ -29,6 +29,7 @@ from dropp.quotas.errors import QuotaExceeded
 from dropp.roles import service as roles_service
 from dropp.roles.policy import UploadPolicy
 from dropp.storage.s3 import Storage
+from dropp.uploads import pending
 from dropp.uploads import service as uploads_service
 from dropp.uploads.errors import FileTooLarge, UploadAlreadyComplete, UploadNotFound
 from dropp.uploads.schemas import PresignedForm
@@ -192,6 +193,7 @@ async def start_drop(
         raise FileRequestNoSpace(
             "The owner of this link has no room left for a file of this size."
         ) from None
+    await pending.check_pending_caps(session, settings, owner_id)
     form = await storage.presign_post(
         revision.storage_key,
         min_size=body.size,

@@ -38,6 +38,7 @@ from dropp.uploads.errors import (
     UploadNotFound,
     UploadSizeMismatch,
 )
+from dropp.uploads.pending import TooManyPendingUploads
 
 router = APIRouter(prefix="/r", tags=["file requests"], responses=responses(FileRequestNotFound))
 
@@ -107,6 +108,7 @@ async def view_link(
         FileRequestNoSpace,
         FileRequestFull,
         NameBusy,
+        TooManyPendingUploads,
         RateLimited,
     ),
 )

@@ -42,6 +42,7 @@ from dropp.uploads.errors import (
     UploadPartsMismatch,
     UploadSizeMismatch,
 )
+from dropp.uploads.pending import TooManyPendingUploads
 from dropp.uploads.schemas import (
     PartUrlsCreate,
     PartUrlsRead,
@@ -68,6 +69,7 @@ router = APIRouter(
             FileTypeNotAllowed,
             FileTooLarge,
             QuotaExceeded,
+            TooManyPendingUploads,
             NameTaken,
             NotAFolder,
             InvalidIdempotencyKey,

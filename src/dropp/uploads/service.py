@@ -23,7 +23,7 @@ from dropp.roles import service as roles_service
 from dropp.sharing import access as sharing_access
 from dropp.sharing.people_errors import ShareTargetMismatch
 from dropp.storage.s3 import ObjectHead, Storage, b64_sha256
-from dropp.uploads import multipart
+from dropp.uploads import multipart, pending
 from dropp.uploads.errors import (
     EmailNotVerified,
     FileTooLarge,
@@ -199,6 +199,7 @@ async def start_upload(
     max_bytes = await quotas_service.reserve_upload(
         session, settings, owner_id, revision.id, size=body.size, max_bytes=max_bytes
     )
+    await pending.check_pending_caps(session, settings, owner_id)
     upload: PresignedForm | MultipartPlan
     if body.size is not None and part_size is not None:
         # Every part is signed for its SHA-256, so storage checks each part's bytes.
