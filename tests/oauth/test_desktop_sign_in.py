@@ -57,7 +57,9 @@ async def test_confirmation_page_keeps_the_code_out_of_referrers_and_frames(
     page = await sign_in_at_provider(browser, ClientSignIn().authorize_params(), "g-page")
 
     assert "Sign in to Dropp on this device?" in page.text
-    assert page.headers["referrer-policy"] == "no-referrer"
+    # A Referer only to Dropp itself (its form's post), which saw the code in this page's
+    # URL already; never to the app's redirect or another site.
+    assert page.headers["referrer-policy"] == "same-origin"
     assert page.headers["x-frame-options"] == "DENY"
     assert "form-action 'self' dropp:" in page.headers["content-security-policy"]
 
