@@ -24,6 +24,8 @@ COPY alembic/ alembic/
 COPY src/ src/
 # The cache mount keeps downloaded wheels between builds without putting them in the image.
 # The redis extra lets RATE_LIMIT_STORAGE_URL point at Redis when several replicas run.
+# Without the embedded extra: the image runs against a PostgreSQL and an S3 of its own and
+# carries neither embedded PostgreSQL nor SeaweedFS.
 RUN --mount=type=cache,target=/root/.cache/pip pip install '.[redis]'
 
 
