@@ -1,5 +1,6 @@
 """Pending uploads whose window has passed: completed if storage holds their bytes (a client
-that crashed before `complete`), else expired with whatever storage holds for them."""
+that crashed before `complete`), else expired with whatever storage holds for them; and the
+files such uploads leave behind with nothing to serve (placeholders), removed."""
 
 import logging
 from dataclasses import dataclass
@@ -7,13 +8,15 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp.core.errors import DroppError
 from dropp.files import service as files_service
-from dropp.files.models import FileRevision, Node, RevisionState
+from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.storage.s3 import Storage
+from dropp.sync import changes
+from dropp.sync.models import ChangeKind
 from dropp.uploads import service as uploads_service
 
 logger = logging.getLogger(__name__)
@@ -119,6 +122,82 @@ async def _sweep_one(
             raise
 
 
+async def _remove_placeholder(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: Storage,
+    cutoff: datetime,
+    skipped: set[UUID],
+) -> bool:
+    """Remove one file that never got a complete revision and has no upload left to give it
+    one, its last upload ended before `cutoff`; False when there is none."""
+    ended = (
+        select(func.max(FileRevision.completed_at))
+        .where(FileRevision.node_id == Node.id)
+        .scalar_subquery()
+    )
+    pending = exists().where(
+        FileRevision.node_id == Node.id, FileRevision.state == RevisionState.PENDING
+    )
+    async with sessionmaker() as session:
+        async with session.begin():
+            # The file row is the one uploads lock first (and take KEY SHARE on through their
+            # new revision), so a new upload of this name waits for the removal or is seen.
+            node = await session.scalar(
+                select(Node)
+                .where(
+                    Node.kind == NodeKind.FILE,
+                    Node.current_revision_id.is_(None),
+                    ~pending,
+                    ended < cutoff,
+                    Node.id.not_in(skipped),
+                )
+                .limit(1)
+                .with_for_update(of=Node, skip_locked=True)
+            )
+            if node is None:
+                return False
+            skipped.add(node.id)
+            if node.trashed_at is None:
+                # Listings showed it (as `expired` or `failed`); the feed says it is gone, as
+                # it says for a file going to the trash.
+                await changes.record(
+                    session,
+                    user_id=node.owner_id,
+                    node_id=node.id,
+                    change=ChangeKind.DELETED,
+                    node_kind=node.kind,
+                    path=await files_service.node_path(session, node),
+                )
+            file_id, owner_id = node.id, node.owner_id
+            keys = await files_service.delete_file(session, node)
+        logger.info(
+            "sweeper: removed file %s of user %s: no upload of it ever completed", file_id, owner_id
+        )
+        # Rows first: bytes whose deletion fails are unreferenced objects for the orphan scan.
+        for key in keys:
+            await storage.delete(key)
+    return True
+
+
+async def remove_placeholders(
+    sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, cutoff: datetime
+) -> tuple[int, int]:
+    """Remove every file whose uploads all ended (expired, failed) before `cutoff` without one
+    completing: it has nothing to download and nothing can complete it. Returns (removed,
+    errors). A late `complete` within the grace still gets its upload's own answer."""
+    removed = errors = 0
+    tried: set[UUID] = set()
+    while True:
+        try:
+            if not await _remove_placeholder(sessionmaker, storage, cutoff, tried):
+                return removed, errors
+        except Exception:
+            logger.exception("sweeper: removing a file without bytes failed; retried next sweep")
+            errors += 1
+            continue
+        removed += 1
+
+
 async def reconcile_expired_uploads(
     sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, cutoff: datetime
 ) -> tuple[int, int, int]:
@@ -135,5 +214,10 @@ async def reconcile_expired_uploads(
             errors += 1
             continue
         if outcome is None:
-            return counts[Outcome.COMPLETED], counts[Outcome.EXPIRED], errors
+            # Uploads expired by this sweep ended after `cutoff`: their files go in a later
+            # sweep, once a late complete has had the grace to learn the upload's outcome.
+            removed, failed = await remove_placeholders(sessionmaker, storage, cutoff)
+            if removed:
+                logger.info("sweeper: removed %d file(s) no upload completed", removed)
+            return counts[Outcome.COMPLETED], counts[Outcome.EXPIRED], errors + failed
         counts[outcome] += 1
