@@ -13,6 +13,7 @@ from dropp.storage.s3 import open_storage
 from dropp.sweeper.runner import background_sweeper
 from tests.outages.conftest import OutageStack
 
+
 @pytest.mark.asyncio(loop_scope="session")
 async def test_background_sweeper_logs_a_database_outage_once(
     outage_stack: OutageStack, caplog: pytest.LogCaptureFixture
