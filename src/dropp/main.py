@@ -15,10 +15,13 @@ from dropp.auth.email_router import router as email_router
 from dropp.auth.router import router as auth_router
 from dropp.auth.service import TokenIssuer
 from dropp.auth.tokens import AccessTokenSigner
+from dropp.core.body_limit import BodyLimitMiddleware
 from dropp.core.config import Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.core.errors import install_error_handlers
+from dropp.core.openapi import install_contract
 from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
+from dropp.core.strings import RefuseUnstorableText
 from dropp.file_requests.public_router import router as file_requests_public_router
 from dropp.file_requests.router import router as file_requests_router
 from dropp.files.folders_router import router as folders_router
@@ -105,10 +108,14 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.settings = settings
     install_error_handlers(app)
+    install_contract(app)
+    app.add_middleware(RefuseUnstorableText)
     app.add_middleware(
         NamePolicyMiddleware,
         allow_windows_incompatible_names=settings.allow_windows_incompatible_names,
     )
+    # Added last, so it runs first: no other middleware reads a body over the limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_exception_handler(IdempotentReplay, replay_response)
     for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)

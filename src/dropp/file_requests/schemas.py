@@ -6,7 +6,13 @@ from uuid import UUID
 from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
 
 from dropp.files.names import split_folder_path
-from dropp.uploads.schemas import ContentType, FileName, PresignedForm, Sha256
+from dropp.uploads.schemas import (
+    MAX_OBJECT_BYTES,
+    ContentType,
+    FileName,
+    PresignedForm,
+    Sha256,
+)
 
 # Ten years: far enough for any deadline, near enough that the arithmetic cannot overflow.
 MAX_EXPIRES_IN = 10 * 365 * 24 * 3600
@@ -51,6 +57,7 @@ class FileRequestCreate(BaseModel):
     max_file_bytes: int | None = Field(
         None,
         ge=1,
+        le=MAX_OBJECT_BYTES,
         strict=True,
         description="The largest file accepted; absent: your role's limit, if any, else the "
         "server's.",
@@ -114,7 +121,12 @@ class FileRequestPublicRead(BaseModel):
 
 class DropCreate(BaseModel):
     filename: FileName = Field(description="The name it is stored under, numbered if taken.")
-    size: int = Field(ge=0, strict=True, description="Exact size in bytes; storage enforces it.")
+    size: int = Field(
+        ge=0,
+        le=MAX_OBJECT_BYTES,
+        strict=True,
+        description="Exact size in bytes; storage enforces it.",
+    )
     content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")
     sha256: Sha256 | None = Field(
         None, description="The file's SHA-256 (hex or base64); storage refuses other bytes."

@@ -3,7 +3,7 @@ from enum import StrEnum
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field, computed_field
 from typing_extensions import TypedDict
 
 from dropp.core.schemas import UuidText
@@ -18,7 +18,11 @@ class StatusFilter(StrEnum):
 
 
 class FileRead(BaseModel):
-    file_id: UUID
+    # Every object's answer names it `id`; `file_id` is what clients read before.
+    file_id: UUID = Field(
+        description="Deprecated: the same as `id`, kept for existing clients.",
+        json_schema_extra={"deprecated": True},
+    )
     name: str
     path: str
     size: int | None
@@ -35,6 +39,11 @@ class FileRead(BaseModel):
     expires_at: datetime | None = Field(
         None, description="When the file is removed (FILE_EXPIRY_DAYS or `expires_in`)."
     )
+
+    @computed_field(description="The file's id.")  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> UUID:
+        return self.file_id
 
 
 class FilePage(BaseModel):
@@ -73,11 +82,19 @@ class FolderCreate(BaseModel):
 
 
 class FolderRead(BaseModel):
-    folder_id: UUID
+    folder_id: UUID = Field(
+        description="Deprecated: the same as `id`, kept for existing clients.",
+        json_schema_extra={"deprecated": True},
+    )
     name: str
     path: str
     created_at: datetime
     updated_at: datetime
+
+    @computed_field(description="The folder's id.")  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> UUID:
+        return self.folder_id
 
 
 # A TypedDict, not a model: folder listings of up to 1,000 entries are built from database

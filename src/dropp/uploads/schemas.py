@@ -10,6 +10,11 @@ from dropp.files.names import normalize_name, split_folder_path
 from dropp.files.schemas import FileRead
 from dropp.uploads.hashing import MAX_PARTS, MAX_PARTS_PER_CALL, normalize_sha256
 
+# Integers are bounded to what the server can hold: S3's largest object, and a lifetime a
+# date can still express (a larger `expires_in` overflowed datetime arithmetic into a 500).
+MAX_OBJECT_BYTES = 5 * 1024**4
+MAX_FILE_EXPIRES_IN = 100 * 365 * 24 * 3600
+
 # RFC 6838 type/subtype, optionally with a charset; anything richer is refused rather than
 # pinned into a storage policy verbatim.
 CONTENT_TYPE = re.compile(
@@ -51,7 +56,11 @@ DeviceName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_
 class UploadCreate(BaseModel):
     filename: FileName
     size: int | None = Field(
-        None, ge=0, strict=True, description="Exact size in bytes; storage enforces it."
+        None,
+        ge=0,
+        le=MAX_OBJECT_BYTES,
+        strict=True,
+        description="Exact size in bytes; storage enforces it.",
     )
     content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")
     folder: FolderPath | None = Field(None, description="Like /reports/2026; created if missing.")
@@ -64,6 +73,7 @@ class UploadCreate(BaseModel):
     expires_in: int | None = Field(
         None,
         ge=60,
+        le=MAX_FILE_EXPIRES_IN,
         strict=True,
         description="Remove the file this many seconds after this upload; at most "
         "FILE_EXPIRY_DAYS when the server sets it, which applies without this.",
