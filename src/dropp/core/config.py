@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     # signing forms without end. Uploads through the account's file requests and its editors'
     # uploads count too. Over either: 429 `too_many_pending_uploads`.
     max_pending_uploads: int = Field(1000, ge=1, le=1_000_000)
+    # The largest request body the API reads (JSON and forms; file bytes go to storage), in
+    # bytes: larger ones are answered 413 `request_body_too_large` before any of it is parsed.
+    max_request_body_bytes: int = Field(2 * MIB, ge=1024, le=64 * MIB)
     max_pending_bytes: int = Field(TIB, ge=1, le=1024 * TIB)
 
     # Storage per account, counting every kept revision and pending reservations. None: no

@@ -31,7 +31,6 @@ import hashlib
 import hmac
 import importlib.util
 import ipaddress
-import json
 import logging
 import math
 import re
@@ -248,8 +247,9 @@ async def _body_field(request: Request, field: str) -> str | None:
             # keeps a parse of our own from spooling uploads nobody would close.
             data: object = await request.form(max_files=0)
         else:
-            raw = await request.body()
-            data = json.loads(raw) if raw else None
+            # Starlette keeps what `request.json()` parsed, and FastAPI parses JSON bodies
+            # through it before dependencies run: the body is parsed once, not here again.
+            data = await request.json() if await request.body() else None
     except Exception:
         # An unreadable body is the route's to refuse, with its own validation error.
         return None

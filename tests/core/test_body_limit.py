@@ -1,0 +1,119 @@
+"""Request bodies over MAX_REQUEST_BODY_BYTES, sent to a real server over TCP: refused 413
+before they are read, while other requests go on."""
+
+import asyncio
+import threading
+from collections.abc import Iterator
+
+import pytest
+import uvicorn
+
+from dropp.core.config import Settings
+from dropp.main import create_app
+from tests.helpers import MIB
+
+BIG = 31 * 1000 * 1000
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+@pytest.fixture(scope="module")
+def server_port(settings: Settings) -> Iterator[int]:
+    port = free_port()
+    app = create_app(settings.model_copy(update={"max_request_body_bytes": MIB}))
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="dropp-body-limit", daemon=True)
+    thread.start()
+    for _ in range(600):
+        if server.started or not thread.is_alive():
+            break
+        threading.Event().wait(0.05)
+    assert server.started
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":", 1)[1])
+    return status, await reader.readexactly(length)
+
+
+async def small_request(port: int) -> int:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"GET /healthz HTTP/1.1\r\nHost: dropp.test\r\nConnection: close\r\n\r\n")
+    await writer.drain()
+    status, _ = await read_answer(reader)
+    writer.close()
+    return status
+
+
+async def test_a_declared_31_mb_body_is_refused_unread(server_port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server_port)
+    writer.write(
+        b"POST /auth/login HTTP/1.1\r\nHost: dropp.test\r\nContent-Type: application/json\r\n"
+        + f"Content-Length: {BIG}\r\n\r\n".encode()
+        + b'{"email": "'
+    )
+    await writer.drain()
+
+    # Not one more byte of the body is sent: the answer comes without it. (The timeout only
+    # keeps a server that waits for the body from hanging the suite.)
+    async with asyncio.timeout(30):
+        status, body = await read_answer(reader)
+    other = await small_request(server_port)
+
+    writer.close()
+    assert status == 413
+    assert b'"request_body_too_large"' in body
+    assert other == 200
+
+
+async def test_a_chunked_body_is_cut_at_the_limit_while_others_are_served(
+    server_port: int,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server_port)
+    writer.write(
+        b"POST /auth/login HTTP/1.1\r\nHost: dropp.test\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"x" * (256 * 1024)
+    # Half the limit, then a request of someone else's while this body is still open.
+    for _ in range(2):
+        writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+    await writer.drain()
+    other = await small_request(server_port)
+    answer = asyncio.create_task(read_answer(reader))
+    sent = 2 * len(chunk)
+    while not answer.done() and sent < BIG:
+        writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        try:
+            await writer.drain()
+        except ConnectionError:
+            break
+        sent += len(chunk)
+        await asyncio.sleep(0)
+    async with asyncio.timeout(30):
+        status, body = await answer
+
+    writer.close()
+    assert other == 200
+    assert status == 413
+    assert b'"request_body_too_large"' in body
+    # Cut near the limit, far from the 31 MB a client could send.
+    assert sent < 8 * MIB
