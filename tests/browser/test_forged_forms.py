@@ -7,12 +7,11 @@ must not pass for Dropp's own. The forged device approval even carries a valid C
 only the origin rule stands in its way.
 """
 
-import re
 from collections.abc import Iterator
+from urllib.parse import urlencode
 
 import httpx
 import pytest
-from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropp.oauth.web_sessions import csrf_token
@@ -20,12 +19,21 @@ from tests.browser.conftest import Browsing
 from tests.browser.flows import expect_heading, session_cookie, sign_in_with_password
 from tests.browser.hostile import HostileSite, hostile_site
 from tests.browser.test_device_approval import poll, start_device
+from tests.browser.test_google_sign_in import at_provider
 from tests.helpers import PASSWORD, register_account
+from tests.oauth.conftest import DEEP_LINK
+from tests.oauth.flow import ClientSignIn, set_provider_user
 
 ORIGINS = pytest.mark.parametrize(
     ("host", "no_referrer"),
     [("127.0.0.1", False), ("127.0.0.1", True), ("localhost", False), ("localhost", True)],
     ids=["same-site", "same-site-null", "cross-site", "cross-site-null"],
+)
+# Where the browser's cookies go along, so that only the origin rule can refuse.
+SAME_SITE = pytest.mark.parametrize(
+    ("host", "no_referrer"),
+    [("127.0.0.1", False), ("127.0.0.1", True)],
+    ids=["same-site", "same-site-null"],
 )
 
 
@@ -61,7 +69,7 @@ async def test_a_forged_password_sign_in_is_refused(
     assert "dropp_session" not in {cookie["name"] for cookie in cookies}
 
 
-@ORIGINS
+@SAME_SITE
 async def test_a_forged_device_approval_is_refused(
     browsing: Browsing,
     api: httpx.AsyncClient,
@@ -86,11 +94,37 @@ async def test_a_forged_device_approval_is_refused(
 
     await page.goto(forged)
 
-    # Same site: the cookie goes along and the origin rule refuses; cross-site: the cookie
-    # stays home and Dropp asks to sign in.
-    await page.wait_for_url(re.compile(re.escape(browsing.live.url)))
-    await expect(page.get_by_role("heading", level=1)).to_have_text(
-        re.compile("^(Refused|Sign in to Dropp)$")
-    )
+    await page.wait_for_url(browsing.url("/auth/device/verify"))
+    await expect_heading(page, "Refused")
     answer = await poll(api, device)
     assert answer.json()["error"] == "authorization_pending", answer.text
+
+
+@SAME_SITE
+async def test_a_forged_sign_in_confirmation_is_refused(
+    browsing: Browsing, hostile: HostileSite, host: str, no_referrer: bool
+) -> None:
+    """A page that learnt a waiting sign-in's fields (and the browser's cookie goes along)
+    still cannot confirm it for the person."""
+    await set_provider_user(browsing.live.provider_url, "g-victim", email="victim@example.com")
+    page = browsing.page
+    sign_in = ClientSignIn(redirect_uri=DEEP_LINK)
+    await page.goto(browsing.url(f"/auth/google?{urlencode(sign_in.authorize_params())}"))
+    await at_provider(page, "g-victim")
+    await expect_heading(page, "Sign in to Dropp on this device?")
+    fields = {
+        name: await page.locator(f'input[name="{name}"]').get_attribute("value") or ""
+        for name in ("sign_in", "csrf")
+    }
+    browsing.watch.expected.append("status of 403")
+    forged = hostile.forged_form(
+        browsing.url("/auth/google/confirm"),
+        {**fields, "action": "allow"},
+        host=host,
+        no_referrer=no_referrer,
+    )
+
+    await page.goto(forged)
+
+    await page.wait_for_url(browsing.url("/auth/google/confirm"))
+    await expect_heading(page, "Sign-in refused")

@@ -90,5 +90,5 @@ async def test_a_folder_link_browses_and_downloads(
     await page.get_by_role("link", name="photos/").click()
     await expect(page.get_by_role("link", name=PHOTO)).to_be_visible()
     await assert_accessible(page)
-    await page.get_by_role("link", name="trip").click()
+    await page.get_by_role("link", name="trip", exact=True).click()
     await expect(page.get_by_role("link", name="notes.txt")).to_be_visible()
