@@ -55,6 +55,9 @@ def test_every_operation_honours_its_contract(contract: Contract, mode: Generati
     for result in schema.get_all_operations():
         operation = result.ok()
         operations += 1
+        takes_input = bool(operation.definition.raw.get("parameters")) or operation.body
+        if mode is GenerationMode.NEGATIVE and not takes_input:
+            continue  # nothing to make invalid: no parameter, no body
         try:
             check_operation(operation, mode, contract)
         except (

@@ -72,7 +72,7 @@ def _declare_storable_text(node: Any) -> None:
 def _declare_errors(operation: dict[str, Any], method: str) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     ok = responses.get("200", {}).get("content", {})
-    if "text/html" in ok and method == "get":
+    if "text/html" in ok:
         # A page answers a bad or expired link with a page of its own, not a problem.
         responses.setdefault(
             "400", {"description": "A page saying the link is not valid", "content": {}}
