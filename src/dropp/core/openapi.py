@@ -52,7 +52,26 @@ def _problem(description: str, ref: dict[str, str]) -> dict[str, Any]:
 
 
 # Every string the server accepts is free of NUL (core/strings.py refuses it at the edge).
-STORABLE_TEXT = "^[^\\x00]*$"
+STORABLE_TEXT = "^[^\\x00\\ud800-\\udfff]*$"
+
+
+STORABLE_JSON_REF = {"$ref": "#/components/schemas/StorableJson"}
+
+
+def _storable_json_schema() -> dict[str, Any]:
+    """Any JSON value whose strings and keys are free of NUL and lone surrogates."""
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": STORABLE_TEXT},
+            {"type": ["number", "boolean", "null"]},
+            {"type": "array", "items": STORABLE_JSON_REF},
+            {
+                "type": "object",
+                "propertyNames": {"pattern": STORABLE_TEXT},
+                "additionalProperties": STORABLE_JSON_REF,
+            },
+        ]
+    }
 
 
 def _declare_storable_text(node: Any) -> None:
@@ -62,6 +81,9 @@ def _declare_storable_text(node: Any) -> None:
             node["pattern"] = STORABLE_TEXT
         if node.get("type") == "object" and node.get("additionalProperties", True) is not False:
             node.setdefault("propertyNames", {"pattern": STORABLE_TEXT})
+            if node.get("additionalProperties", True) is True:
+                # Unknown fields are ignored, but their text is checked all the same.
+                node["additionalProperties"] = STORABLE_JSON_REF
         for value in list(node.values()):
             _declare_storable_text(value)
     elif isinstance(node, list):
@@ -115,6 +137,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
         for method, operation in path_item.items():
             _declare_errors(operation, method)
     _declare_storable_text(document)
+    schemas["StorableJson"] = _storable_json_schema()
     app.openapi_schema = document
     return document
 
