@@ -6,6 +6,9 @@ without one (chunked) is counted as it streams and cut off at the limit. File by
 here (they go to storage), so the limit is about JSON and form posts.
 """
 
+import asyncio
+import time
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from dropp.core.errors import PayloadTooLarge, error_response
@@ -23,6 +26,44 @@ def _refusal(limit: int) -> RequestBodyTooLarge:
     return RequestBodyTooLarge(
         f"The request body is larger than this server takes ({limit} bytes).", max_bytes=limit
     )
+
+
+# After refusing a streamed body, how long and how much more of it is read and dropped
+# before the connection closes. Closing on unread bytes makes the kernel send a reset, which
+# can destroy the 413 in the client's buffers before it reads it; reading on a little lets the
+# client see the answer and stop (what web servers call a lingering close).
+_LINGER_SECONDS = 2.0
+
+
+async def _answer_then_linger(
+    refusal: RequestBodyTooLarge, receive: Receive, send: Send, *, max_drain: int
+) -> None:
+    response = error_response(refusal)
+    response.headers["Connection"] = "close"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": response.status_code,
+            "headers": response.raw_headers,
+        }
+    )
+    await send({"type": "http.response.body", "body": response.body, "more_body": True})
+    drained = 0
+    deadline = time.monotonic() + _LINGER_SECONDS
+    while drained <= max_drain:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            message = await asyncio.wait_for(receive(), remaining)
+        except TimeoutError:
+            break
+        if message["type"] != "http.request":
+            break
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _declared_length(scope: Scope) -> int | None:
@@ -81,6 +122,6 @@ class BodyLimitMiddleware:
             if not cut:
                 raise
         if cut and not started:
-            response = error_response(_refusal(self.max_bytes))
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
+            await _answer_then_linger(
+                _refusal(self.max_bytes), receive, send, max_drain=self.max_bytes
+            )
