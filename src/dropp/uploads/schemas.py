@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, computed_field, model_validator
 
 from dropp.files.conflicts import ConflictMode
 from dropp.files.names import normalize_name, split_folder_path
@@ -190,7 +190,10 @@ class MultipartPlan(BaseModel):
 
 
 class UploadRead(BaseModel):
-    file_id: UUID
+    file_id: UUID = Field(
+        description="Deprecated: the same as `id`, kept for existing clients.",
+        json_schema_extra={"deprecated": True},
+    )
     upload_id: UUID = Field(
         description="The pending upload; or, when `status` is `complete`, "
         "the file's current revision, which already holds these bytes."
@@ -199,6 +202,11 @@ class UploadRead(BaseModel):
     content_type: str
     upload: Annotated[PresignedForm | MultipartPlan, Field(discriminator="kind")] | None
     expires_at: datetime | None
+
+    @computed_field(description="The file's id.")  # type: ignore[prop-decorator]
+    @property
+    def id(self) -> UUID:
+        return self.file_id
 
 
 class ConflictRead(BaseModel):
