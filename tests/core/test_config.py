@@ -73,10 +73,10 @@ def test_an_empty_variable_counts_as_unset(monkeypatch: pytest.MonkeyPatch) -> N
 def test_every_setting_is_documented() -> None:
     root = Path(__file__).resolve().parents[2]
     example = (root / ".env.example").read_text()
-    readme = (root / "README.md").read_text()
+    reference = (root / "docs" / "settings.md").read_text()
     names = [
         "DROPP_DATA_DIR" if name == "data_dir" else name.upper() for name in Settings.model_fields
     ]
 
     assert [name for name in names if f"{name}=" not in example] == []
-    assert [name for name in names if f"`{name}`" not in readme and f"`{name} " not in readme] == []
+    assert [name for name in names if f"`{name}`" not in reference and f"`{name} " not in reference] == []

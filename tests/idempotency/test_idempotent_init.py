@@ -93,11 +93,12 @@ async def test_a_refused_request_frees_its_key_for_a_corrected_retry(
     client: httpx.AsyncClient, engine: AsyncEngine, alice: Account
 ) -> None:
     invalid = await init(client, alice, "fix-1", size=-1)
-    too_large = await init(client, alice, "fix-1", size=10**20)
+    # Valid, but over MAX_PENDING_BYTES (1 TiB by default): refused after the key is claimed.
+    too_large = await init(client, alice, "fix-1", size=2 * 1024**4)
     corrected = await init(client, alice, "fix-1")
 
     assert_problem(invalid, 422, "validation_error")
-    assert_problem(too_large, 413, "file_too_large")
+    assert_problem(too_large, 429, "too_many_pending_uploads")
     assert corrected.status_code == 201
     assert await revisions(engine, alice) == 1
 
