@@ -16,6 +16,9 @@ from dropp.main import create_app
 from dropp.roles.policy import ADMIN
 from tests.conftest import TABLES
 from tests.helpers import Account, register_account
+from tests.oauth.conftest import provider_url, sign_in_settings
+
+__all__ = ["provider_url"]  # the session's OpenID provider, shared with tests/oauth
 
 
 @dataclass(frozen=True)
@@ -23,15 +26,25 @@ class Contract:
     url: str
     member: Account
     admin: Account
+    # A change-feed cursor the server issued to the member: no generator can forge one.
+    sync_cursor: str
 
 
 @pytest.fixture(scope="session")
-def contract_url(settings: Settings) -> Iterator[str]:
+def contract_url(settings: Settings, provider_url: str) -> Iterator[str]:
     """uvicorn serving the app on 127.0.0.1 in a thread with its own loop: the fuzzer sends
     real HTTP, so bytes that no Python client would send reach the real parser."""
     port = free_port()
+    # Sign-in with Google through the project's OpenID test provider, as a deployment has
+    # it: /auth/google is fuzzed against a real provider, not refused for lack of one.
+    settings = settings.model_copy(
+        update=sign_in_settings(provider_url, public_url=f"http://127.0.0.1:{port}")
+    )
+    # Long polls as long as the document allows, but short enough that the fuzzer's
+    # positive cases of GET /sync/longpoll each answer within seconds.
+    app = create_app(settings.model_copy(update={"longpoll_max_seconds": 2}))
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", access_log=False
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="dropp-contract", daemon=True)
@@ -57,6 +70,8 @@ async def contract(contract_url: str, engine: AsyncEngine) -> AsyncIterator[Cont
         admin = await register_account(
             client, "contract-admin@example.com", engine=engine, role=ADMIN
         )
-    yield Contract(contract_url, member, admin)
+        feed = await client.get("/sync/changes", headers=member.headers)
+        feed.raise_for_status()
+    yield Contract(contract_url, member, admin, feed.json()["cursor"])
     async with engine.begin() as connection:
         await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} CASCADE"))

@@ -297,7 +297,9 @@ async def test_a_stale_base_revision_is_409_conflict(
     body = assert_problem(stale, 409, "conflict")
     assert body["current_revision_id"] == second["revision_id"]
     assert current.json()["path"] == "/g.txt"
-    assert_problem(on_folder, 400, "base_revision_on_folder")
+    # A folder has no revisions: its move does not take the field at all.
+    body = assert_problem(on_folder, 422, "validation_error")
+    assert body["errors"][0]["loc"] == ["body", "base_revision"]
 
 
 async def test_concurrent_moves_to_one_name_let_one_win(

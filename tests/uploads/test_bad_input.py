@@ -299,18 +299,20 @@ async def test_json_that_is_not_an_object_is_422(
     await assert_nothing_stored(client, engine, alice)
 
 
-async def test_client_supplied_storage_key_is_ignored(
-    client: httpx.AsyncClient, alice: Account, bob: Account
+async def test_client_supplied_storage_key_is_refused_and_nothing_stored(
+    client: httpx.AsyncClient, engine: AsyncEngine, alice: Account, bob: Account
 ) -> None:
     target = f"u/{bob.user_id}/stolen"
     response = await post_upload(
         client, alice, {"filename": "k.txt", "size": 1, "key": target, "storage_key": target}
     )
 
-    assert response.status_code == 201, response.text
-    key = response.json()["upload"]["fields"]["key"]
-    assert key.startswith(f"u/{alice.user_id}/")
-    assert key != target
+    body = assert_problem(response, 422, "validation_error")
+    assert {tuple(error["loc"]) for error in body["errors"]} == {
+        ("body", "key"),
+        ("body", "storage_key"),
+    }
+    await assert_nothing_stored(client, engine, alice)
 
 
 # --- completing ---------------------------------------------------------------------------

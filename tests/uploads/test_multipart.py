@@ -242,6 +242,25 @@ async def test_a_part_hash_cannot_change_once_given(api: httpx.AsyncClient, alic
     assert resigned.json()["parts"][0]["headers"] == first.json()["parts"][0]["headers"]
 
 
+async def test_part_hashes_may_be_declared_ahead_of_their_urls(
+    api: httpx.AsyncClient, alice: Account
+) -> None:
+    data = os.urandom(PART_SIZE + MIB)
+    started = await start_multipart(api, alice, "ahead.bin", data)
+    every_hash = {"1": hashlib.sha256(data[:PART_SIZE]).hexdigest(), "2": "b" * 64}
+
+    first = await part_urls(api, alice, started["file_id"], [1], sha256=every_hash)
+    later = await part_urls(api, alice, started["file_id"], [2])
+    changed = await part_urls(api, alice, started["file_id"], [1], sha256={"2": "c" * 64})
+    beyond = await part_urls(api, alice, started["file_id"], [1], sha256={"3": "d" * 64})
+
+    assert [p["part_number"] for p in first.json()["parts"]] == [1]
+    # Part 2's URL carries the hash declared with part 1's.
+    assert later.status_code == 200, later.text
+    assert assert_problem(changed, 409, "part_checksum_conflict")["part_numbers"] == [2]
+    assert assert_problem(beyond, 422, "part_number_out_of_range")["part_numbers"] == [3]
+
+
 async def test_a_wrong_content_hash_is_refused_at_complete_and_cleaned_up(
     api: httpx.AsyncClient,
     web: httpx.AsyncClient,

@@ -1,28 +1,34 @@
 from datetime import date
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from dropp.auth.schemas import UserRead
+from dropp.core.emails import EmailAddress
+from dropp.core.openapi import ENUM_SETTING
+from dropp.core.schemas import AS_WHOLE_NUMBER, RequestBody
 
-# The largest value the bigint column holds.
-MAX_QUOTA_BYTES = 2**63 - 1
+# 1 EiB: beyond any store, well inside the bigint column, and exact as a JSON number
+# (2**63 - 1 is not: a client's double rounds it to 2**63, past what the column holds).
+MAX_QUOTA_BYTES = 2**60
 
 
-class UserUpdate(BaseModel):
+class UserUpdate(RequestBody):
     """What an admin may change of an account; an absent field is left as it is."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    role: str | None = Field(None, min_length=1, max_length=63, description="One of ROLES.")
+    role: str | None = Field(
+        None,
+        min_length=1,
+        max_length=63,
+        description="One of ROLES.",
+        json_schema_extra={ENUM_SETTING: "role_names"},
+    )
     is_active: bool | None = Field(
         None, description="false signs the account out everywhere and refuses its sign-ins."
     )
     # Absent leaves the quota as it is; null returns the account to DEFAULT_QUOTA_BYTES.
-    quota_bytes: int | None = Field(
+    quota_bytes: Annotated[int, Field(ge=0, le=MAX_QUOTA_BYTES), AS_WHOLE_NUMBER] | None = Field(
         None,
-        ge=0,
-        le=MAX_QUOTA_BYTES,
-        strict=True,
         description="Storage quota in bytes; null: DEFAULT_QUOTA_BYTES applies.",
     )
 
@@ -32,10 +38,10 @@ class UserPage(BaseModel):
     next_cursor: str | None
 
 
-class AdminCreate(BaseModel):
+class AdminCreate(RequestBody):
     """`dropp users create-admin`: the operator vouches for the address."""
 
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
     # None: the account signs in through the OpenID provider only.
     password: str | None = Field(None, min_length=8, max_length=1024)
 

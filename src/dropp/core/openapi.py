@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from dropp.core.errors import PROBLEM_MEDIA_TYPE, Problem, problem_response
+from dropp.files.name_policy import name_policy
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 VALIDATION_REF = {"$ref": "#/components/schemas/ValidationProblem"}
@@ -52,7 +53,10 @@ def _problem(description: str, ref: dict[str, str]) -> dict[str, Any]:
 
 
 # Every string the server accepts is free of NUL (core/strings.py refuses it at the edge).
-STORABLE_TEXT = "^[^\\x00\\ud800-\\udfff]*$"
+# Lone surrogates are refused too, but a pattern cannot name them: JSON Schema strings are
+# Unicode text, which has none, and validators with Unicode-scalar regex engines (Rust's)
+# reject a pattern that mentions them, which drops the whole constraint.
+STORABLE_TEXT = "^[^\\x00]*$"
 
 
 STORABLE_JSON_REF = {"$ref": "#/components/schemas/StorableJson"}
@@ -117,17 +121,43 @@ def _declare_errors(operation: dict[str, Any], method: str) -> None:
                 content[PROBLEM_MEDIA_TYPE]["schema"] = PROBLEM_REF
 
 
+# Mark a field whose maximum, or whose list of values, a setting chooses: routes and schemas
+# are declared once for every app, and the document of each app states its own.
+MAXIMUM_SETTING = "x-maximum-setting"
+ENUM_SETTING = "x-enum-setting"
+
+
+def _declare_settings(node: Any, settings: Any) -> None:
+    if isinstance(node, dict):
+        maximum = node.pop(MAXIMUM_SETTING, None)
+        if maximum is not None:
+            node["maximum"] = getattr(settings, maximum)
+        values = node.pop(ENUM_SETTING, None)
+        if values is not None:
+            nullable = {"type": "null"} in node.get("anyOf", ())
+            node["enum"] = [*getattr(settings, values), *([None] if nullable else [])]
+        for value in node.values():
+            _declare_settings(value, settings)
+    elif isinstance(node, list):
+        for value in node:
+            _declare_settings(value, settings)
+
+
 def contract_openapi(app: FastAPI) -> dict[str, Any]:
     """The generated document with Dropp's error shape on every operation."""
     if app.openapi_schema is not None:
         return app.openapi_schema
-    document = get_openapi(
-        title=app.title,
-        version=app.version,
-        summary=app.summary,
-        description=app.description,
-        routes=app.routes,
-    )
+    # Name fields state the rules this app judges names by, whatever request (or none)
+    # asks for the document first.
+    allow = app.state.settings.allow_windows_incompatible_names
+    with name_policy(allow_windows_incompatible_names=allow):
+        document = get_openapi(
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
+        )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
@@ -137,6 +167,7 @@ def contract_openapi(app: FastAPI) -> dict[str, Any]:
         for method, operation in path_item.items():
             _declare_errors(operation, method)
     _declare_storable_text(document)
+    _declare_settings(document, app.state.settings)
     schemas["StorableJson"] = _storable_json_schema()
     app.openapi_schema = document
     return document

@@ -12,6 +12,7 @@ from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import responses
 from dropp.core.pages import SECRET_LINK_HEADERS, prefers_html, render, size_text
 from dropp.core.rate_limit import RateLimited, rate_limited
+from dropp.core.schemas import LinkToken
 from dropp.file_requests import intake
 from dropp.file_requests.errors import (
     FileRequestFull,
@@ -79,7 +80,11 @@ def _page(view: FileRequestPublicRead, storage: Storage) -> HTMLResponse:
     responses={200: {"content": {"text/html": {}}, "description": "The request, or its page."}},
 )
 async def view_link(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep, storage: StorageDep
+    token: LinkToken,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    storage: StorageDep,
 ) -> Response:
     """What the link asks for and what it still takes. A browser (Accept preferring HTML)
     gets an upload page instead. Never the folder, its files, or its owner."""
@@ -113,7 +118,7 @@ async def view_link(
     ),
 )
 async def start_upload_through_link(
-    token: str,
+    token: LinkToken,
     body: DropCreate,
     session: SessionDep,
     storage: StorageDep,
@@ -139,7 +144,7 @@ async def start_upload_through_link(
     ),
 )
 async def complete_upload_through_link(
-    token: str,
+    token: LinkToken,
     upload_id: UUID,
     session: SessionDep,
     storage: StorageDep,
@@ -158,7 +163,11 @@ async def complete_upload_through_link(
     responses=responses(UploadNotFound, UploadAlreadyComplete),
 )
 async def cancel_upload_through_link(
-    token: str, upload_id: UUID, session: SessionDep, storage: StorageDep, settings: SettingsDep
+    token: LinkToken,
+    upload_id: UUID,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
 ) -> Response:
     """Cancel an upload that is not complete: storage drops its bytes, the file it would have
     become goes, and the request gets the use back."""

@@ -1,10 +1,15 @@
 from datetime import datetime
 from enum import StrEnum
+from functools import cache
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic.config import JsonDict
 
+from dropp.core.char_classes import blank, printable
+from dropp.core.schemas import AS_WHOLE_NUMBER, DateTimeText, RequestBody
+from dropp.files.name_schema import path_schema
 from dropp.files.names import split_folder_path
 from dropp.uploads.schemas import (
     MAX_OBJECT_BYTES,
@@ -34,36 +39,52 @@ def _folder_path(value: str) -> str:
     return value
 
 
-Title = Annotated[str, Field(max_length=MAX_TITLE_LENGTH), AfterValidator(_title)]
-RequestFolderPath = Annotated[str, Field(max_length=4096), AfterValidator(_folder_path)]
+@cache
+def _title_pattern() -> str:
+    # The blanks around it are dropped, so they may be any; what is left is printable and
+    # neither starts nor ends with a space, the one printable blank.
+    around = f"{blank().regex()}*"
+    return f"^{around}(?!\\u0020){printable().regex()}+(?<!\\u0020){around}$"
 
 
-class FileRequestCreate(BaseModel):
+def _title_schema(schema: JsonDict) -> None:
+    schema.update(minLength=1, pattern=_title_pattern())
+
+
+Title = Annotated[
+    str,
+    Field(max_length=MAX_TITLE_LENGTH, json_schema_extra=_title_schema),
+    AfterValidator(_title),
+]
+RequestFolderPath = Annotated[
+    str,
+    Field(max_length=4096, json_schema_extra=path_schema(top_level=False)),
+    AfterValidator(_folder_path),
+]
+
+
+class FileRequestCreate(RequestBody):
     folder_path: RequestFolderPath | None = Field(
         None, description="Like /inbox/2026; created like `mkdir -p` if missing."
     )
     folder_id: UUID | None = Field(None, description="One of your folders, instead of a path.")
     title: Title = Field(description="What the uploader sees, e.g. 'Photos from the trip'.")
-    deadline: AwareDatetime | None = Field(
+    deadline: DateTimeText | None = Field(
         None, description="No upload starts after this moment; must be in the future."
     )
-    expires_in: int | None = Field(
+    expires_in: Annotated[int, Field(ge=60, le=MAX_EXPIRES_IN), AS_WHOLE_NUMBER] | None = Field(
         None,
-        ge=60,
-        le=MAX_EXPIRES_IN,
-        strict=True,
         description="A deadline this many seconds from now, instead of `deadline`.",
     )
-    max_file_bytes: int | None = Field(
-        None,
-        ge=1,
-        le=MAX_OBJECT_BYTES,
-        strict=True,
-        description="The largest file accepted; absent: your role's limit, if any, else the "
-        "server's.",
+    max_file_bytes: Annotated[int, Field(ge=1, le=MAX_OBJECT_BYTES), AS_WHOLE_NUMBER] | None = (
+        Field(
+            None,
+            description="The largest file accepted; absent: your role's limit, if any, else the "
+            "server's.",
+        )
     )
-    max_uploads: int | None = Field(
-        None, ge=1, le=1_000_000, strict=True, description="How many uploads may be started."
+    max_uploads: Annotated[int, Field(ge=1, le=1_000_000), AS_WHOLE_NUMBER] | None = Field(
+        None, description="How many uploads may be started."
     )
 
     @model_validator(mode="after")
@@ -119,12 +140,9 @@ class FileRequestPublicRead(BaseModel):
     uploads_left: int | None = Field(description="Null: no limit on the number of uploads.")
 
 
-class DropCreate(BaseModel):
+class DropCreate(RequestBody):
     filename: FileName = Field(description="The name it is stored under, numbered if taken.")
-    size: int = Field(
-        ge=0,
-        le=MAX_OBJECT_BYTES,
-        strict=True,
+    size: Annotated[int, Field(ge=0, le=MAX_OBJECT_BYTES), AS_WHOLE_NUMBER] = Field(
         description="Exact size in bytes; storage enforces it.",
     )
     content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")

@@ -37,7 +37,3 @@ class StaleBaseRevision(Conflict):
 
 class NotInTrash(NotFound):
     code = "not_in_trash"
-
-
-class BaseRevisionOnFolder(BadRequest):
-    code = "base_revision_on_folder"

@@ -25,8 +25,8 @@ from dropp.files.names import split_folder_path
 from dropp.files.schemas import (
     ChildrenPage,
     FolderCreate,
+    FolderMove,
     FolderRead,
-    NodeMove,
     NodeRead,
     NodeRestore,
     TrashPage,
@@ -80,7 +80,7 @@ async def list_children(
     "/folders/{folder_id}", responses=responses(FolderNotFound, NameTaken, MoveIntoItself)
 )
 async def move_folder(
-    folder_id: UUID, body: NodeMove, principal: CurrentPrincipal, session: SessionDep
+    folder_id: UUID, body: FolderMove, principal: CurrentPrincipal, session: SessionDep
 ) -> NodeRead:
     """Rename a folder and/or move it, with everything in it, into `parent_path`."""
     return await tree.move_node(session, principal.user_id, folder_id, NodeKind.FOLDER, body)

@@ -3,6 +3,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 
+from dropp.core.schemas import RequestBody
 from dropp.uploads.schemas import DeviceName
 
 
@@ -28,7 +29,7 @@ class RevisionPage(BaseModel):
     next_cursor: str | None
 
 
-class RevisionRestore(BaseModel):
+class RevisionRestore(RequestBody):
     device: DeviceName | None = Field(
         None, description="The device asking for the restore, recorded on the new revision."
     )

@@ -27,9 +27,9 @@ from dropp.files.models import FileRevision, Node, NodeKind
 from dropp.files.names import split_folder_path
 from dropp.files.schemas import (
     DownloadRead,
+    FileMove,
     FilePage,
     FileRead,
-    NodeMove,
     NodeRead,
     NodeRestore,
     StatusFilter,
@@ -89,7 +89,7 @@ async def get_file(reader: ReadableFile, session: SessionDep) -> FileRead | Reci
     responses=responses(FileNotFound, FolderNotFound, NameTaken, StaleBaseRevision),
 )
 async def move_file(
-    file_id: UUID, body: NodeMove, principal: CurrentPrincipal, session: SessionDep
+    file_id: UUID, body: FileMove, principal: CurrentPrincipal, session: SessionDep
 ) -> NodeRead:
     """Rename a file and/or move it into `parent_path`."""
     return await tree.move_node(session, principal.user_id, file_id, NodeKind.FILE, body)

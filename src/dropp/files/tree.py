@@ -34,7 +34,6 @@ from dropp.core.db import as_text, fetch_dicts
 from dropp.core.pagination import CursorError, encode_cursor, newest_first
 from dropp.files import locks, service
 from dropp.files.errors import (
-    BaseRevisionOnFolder,
     FileNotFound,
     FolderNotFound,
     InvalidCursor,
@@ -47,8 +46,9 @@ from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.files.names import MAX_NAME_BYTES, existing_path_names, name_key
 from dropp.files.schemas import (
     ChildrenPage,
+    FileMove,
+    FolderMove,
     FolderRead,
-    NodeMove,
     NodeRead,
     TrashPage,
     TrashRead,
@@ -435,15 +435,15 @@ async def _place(
 
 
 async def move_node(
-    session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind, body: NodeMove
+    session: AsyncSession, owner_id: UUID, node_id: UUID, kind: NodeKind, body: FolderMove
 ) -> NodeRead:
     """Rename and/or move a file or a folder (with its whole subtree, which follows its
-    parent); records one `moved` change."""
-    if kind == NodeKind.FOLDER and body.base_revision is not None:
-        raise BaseRevisionOnFolder("`base_revision` applies to files only.")
+    parent); records one `moved` change. Only a file's move (`FileMove`) has a
+    `base_revision`."""
+    base_revision = body.base_revision if isinstance(body, FileMove) else None
     await locks.lock_tree(session, owner_id)
     node = await _lock_live(session, owner_id, node_id, kind)
-    if body.base_revision is not None and node.current_revision_id != body.base_revision:
+    if base_revision is not None and node.current_revision_id != base_revision:
         current = node.current_revision_id
         raise StaleBaseRevision(
             "The file changed since `base_revision`; sync it, then move it again.",

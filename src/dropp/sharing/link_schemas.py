@@ -1,9 +1,10 @@
 from datetime import datetime
-from typing import Literal, Self
+from typing import Annotated, Literal, Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from dropp.core.schemas import AS_WHOLE_NUMBER, RequestBody, exactly_one_of
 from dropp.files.models import NodeKind
 
 MIN_LINK_PASSWORD = 8
@@ -12,16 +13,15 @@ MAX_EXPIRES_IN = 365 * 24 * 3600
 MAX_DOWNLOAD_LIMIT = 1_000_000
 
 
-class ShareLinkCreate(BaseModel):
+class ShareLinkCreate(RequestBody):
+    model_config = ConfigDict(json_schema_extra=exactly_one_of("file_id", "folder_id"))
+
     file_id: UUID | None = Field(None, description="The file to share; or give `folder_id`.")
     folder_id: UUID | None = Field(
         None, description="The folder to share, with everything in it; or give `file_id`."
     )
-    expires_in: int | None = Field(
+    expires_in: Annotated[int, Field(ge=60, le=MAX_EXPIRES_IN), AS_WHOLE_NUMBER] | None = Field(
         None,
-        ge=60,
-        le=MAX_EXPIRES_IN,
-        strict=True,
         description="Seconds until the link stops working; never, when absent.",
     )
     password: str | None = Field(
@@ -30,12 +30,11 @@ class ShareLinkCreate(BaseModel):
         max_length=MAX_LINK_PASSWORD,
         description="Visitors must enter it before they see or download anything.",
     )
-    max_downloads: int | None = Field(
-        None,
-        ge=1,
-        le=MAX_DOWNLOAD_LIMIT,
-        strict=True,
-        description="Download URLs the link may hand out, in all; unlimited when absent.",
+    max_downloads: Annotated[int, Field(ge=1, le=MAX_DOWNLOAD_LIMIT), AS_WHOLE_NUMBER] | None = (
+        Field(
+            None,
+            description="Download URLs the link may hand out, in all; unlimited when absent.",
+        )
     )
 
     @model_validator(mode="after")
@@ -107,7 +106,7 @@ class SharedFolderRead(BaseModel):
     downloads_left: int | None
 
 
-class ShareUnlock(BaseModel):
+class ShareUnlock(RequestBody):
     password: str = Field(min_length=1, max_length=1024)
 
 

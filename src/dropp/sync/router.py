@@ -9,6 +9,7 @@ from dropp.auth.errors import InvalidToken
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
+from dropp.core.openapi import MAXIMUM_SETTING
 from dropp.sync import cursors, service
 from dropp.sync.dependencies import ChangeListenerDep, CursorKey
 from dropp.sync.errors import CursorExpired, InvalidSyncCursor, TimeoutTooLong
@@ -20,6 +21,8 @@ router = APIRouter(
 
 CursorQuery = Annotated[str | None, Query(max_length=400, description="From the last page")]
 LimitQuery = Annotated[int, Query(ge=1, le=1000)]
+
+DEFAULT_WAIT_SECONDS = 30
 
 
 @router.get("/changes", responses=responses(InvalidSyncCursor, CursorExpired))
@@ -59,11 +62,22 @@ async def long_poll(
     key: CursorKey,
     cursor: Annotated[str, Query(max_length=400)],
     wait_seconds: Annotated[
-        int, Query(alias="timeout", ge=1, description="Seconds; at most LONGPOLL_MAX_SECONDS")
-    ] = 30,
+        int | None,
+        Query(
+            alias="timeout",
+            ge=1,
+            description=f"Seconds, at most LONGPOLL_MAX_SECONDS; {DEFAULT_WAIT_SECONDS} (or "
+            "LONGPOLL_MAX_SECONDS, if lower) when absent",
+            json_schema_extra={MAXIMUM_SETTING: "longpoll_max_seconds"},
+        ),
+    ] = None,
 ) -> LongPollRead:
     """Answers `changes: true` as soon as you have changes after `cursor`, else `false` once
     `timeout` seconds have passed."""
+    if wait_seconds is None:
+        # A server may be set to wait less than the usual default; asking nothing is never
+        # an error.
+        wait_seconds = min(DEFAULT_WAIT_SECONDS, settings.longpoll_max_seconds)
     if wait_seconds > settings.longpoll_max_seconds:
         raise TimeoutTooLong(f"timeout may be at most {settings.longpoll_max_seconds} seconds.")
     user_id = principal.user_id

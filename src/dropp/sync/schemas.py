@@ -4,7 +4,7 @@ from typing import Annotated
 from pydantic import BaseModel, Field
 from typing_extensions import TypedDict
 
-from dropp.core.schemas import UuidText
+from dropp.core.schemas import DateTimeText, RequestBody, UuidText
 from dropp.sync.models import ChangeKind
 
 
@@ -49,7 +49,7 @@ class LongPollRead(BaseModel):
     changes: bool
 
 
-class SyncInit(BaseModel):
-    last_sync_ts: datetime | None = Field(
+class SyncInit(RequestBody):
+    last_sync_ts: DateTimeText | None = Field(
         None, description="Changes at or after this moment; none: a snapshot."
     )

@@ -2,8 +2,8 @@
 exactly as documented in the README."""
 
 import base64
-import binascii
 import hashlib
+import re
 from collections.abc import Iterable
 
 MIB = 1024**2
@@ -32,18 +32,17 @@ def expected_part_size(size: int, part_size: int, part_number: int) -> int:
     return part_size if part_number < count else size - (count - 1) * part_size
 
 
+# 64 hex digits, or 44 characters of base64 (S3's form): what the schema states, exactly.
+SHA256_PATTERN = "^(?:[0-9A-Fa-f]{64}|[A-Za-z0-9+/]{43}=)$"
+_SHA256 = re.compile(SHA256_PATTERN)
+
+
 def parse_sha256(value: str) -> bytes:
     """A SHA-256 given as 64 hex digits or as 44 characters of base64 (S3's form)."""
-    value = value.strip()
-    try:
-        if len(value) == 64:
-            return bytes.fromhex(value)
-        if len(value) == 44:
-            digest = base64.b64decode(value, validate=True)
-            if len(digest) == 32:
-                return digest
-    except (ValueError, binascii.Error):
-        pass
+    # Matched whole first: bytes.fromhex skips spaces, so 64 characters with spaces among
+    # them would have passed as a digest shorter than 32 bytes.
+    if _SHA256.fullmatch(value):
+        return bytes.fromhex(value) if len(value) == 64 else base64.b64decode(value)
     raise ValueError("not a SHA-256: give 64 hex digits or 44 characters of base64")
 
 

@@ -74,7 +74,7 @@ async def sign_parts(
     if remaining < 1:
         raise UploadExpired("This upload's window has ended: no more parts can be sent.")
     part_count = part_count_for(size, part_size)
-    beyond = [n for n in body.part_numbers if n > part_count]
+    beyond = sorted({n for n in (*body.part_numbers, *body.sha256) if n > part_count})
     if beyond:
         raise PartNumberOutOfRange(
             f"This upload has {part_count} parts, numbered from 1.",
@@ -96,7 +96,9 @@ async def sign_parts(
     await files_service.record_part_hashes(session, revision.id, declared)
     # Every URL ever signed for a part carries the same hash, so what storage holds for that
     # part is what the recorded hash says.
-    recorded = await files_service.part_hashes(session, revision.id, numbers=body.part_numbers)
+    recorded = await files_service.part_hashes(
+        session, revision.id, numbers=[*body.part_numbers, *declared]
+    )
     changed = [n for n, digest in declared.items() if recorded[n] != digest]
     if changed:
         raise PartChecksumConflict(

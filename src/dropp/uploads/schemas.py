@@ -1,14 +1,24 @@
 import re
 from datetime import datetime
+from functools import cache
 from typing import Annotated, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, Field, computed_field, model_validator
+from pydantic.config import JsonDict
 
+from dropp.core.char_classes import CharSet, printable
+from dropp.core.schemas import AS_WHOLE_NUMBER, RequestBody
 from dropp.files.conflicts import ConflictMode
+from dropp.files.name_schema import name_schema, path_schema
 from dropp.files.names import normalize_name, split_folder_path
 from dropp.files.schemas import FileRead
-from dropp.uploads.hashing import MAX_PARTS, MAX_PARTS_PER_CALL, normalize_sha256
+from dropp.uploads.hashing import (
+    MAX_PARTS,
+    MAX_PARTS_PER_CALL,
+    SHA256_PATTERN,
+    normalize_sha256,
+)
 
 # Integers are bounded to what the server can hold: S3's largest object, and a lifetime a
 # date can still express (a larger `expires_in` overflowed datetime arithmetic into a 500).
@@ -35,11 +45,23 @@ def _folder(value: str) -> str:
     return value
 
 
-FileName = Annotated[str, Field(max_length=1024), AfterValidator(normalize_name)]
+FileName = Annotated[
+    str, Field(max_length=1024, json_schema_extra=name_schema), AfterValidator(normalize_name)
+]
 ContentType = Annotated[str, Field(max_length=255), AfterValidator(_content_type)]
-FolderPath = Annotated[str, Field(max_length=4096), AfterValidator(_folder)]
+FolderPath = Annotated[
+    str,
+    Field(max_length=4096, json_schema_extra=path_schema(top_level=True)),
+    AfterValidator(_folder),
+]
 # Normalized to lowercase hex; accepted as 64 hex digits or 44 characters of base64.
-Sha256 = Annotated[str, Field(min_length=44, max_length=64), AfterValidator(normalize_sha256)]
+Sha256 = Annotated[
+    str,
+    Field(min_length=44, max_length=64, pattern=SHA256_PATTERN),
+    AfterValidator(normalize_sha256),
+]
+# A part number as a JSON object key: 1 to MAX_PARTS, without leading zeros.
+PART_NUMBER_KEY = "^(?:[1-9][0-9]{0,3}|10000)$"
 PartNumber = Annotated[int, Field(ge=1, le=MAX_PARTS)]
 
 
@@ -50,16 +72,28 @@ def _device(value: str) -> str:
     return value.strip()
 
 
-DeviceName = Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_device)]
+@cache
+def _device_pattern() -> str:
+    # Printable throughout, so the one blank it may hold is the space; not only spaces.
+    allowed = printable() - CharSet.of("/\\")
+    return f"^(?!\\u0020*$){allowed.regex()}+$"
 
 
-class UploadCreate(BaseModel):
+def _device_schema(schema: JsonDict) -> None:
+    schema["pattern"] = _device_pattern()
+
+
+DeviceName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, json_schema_extra=_device_schema),
+    AfterValidator(_device),
+]
+
+
+class UploadCreate(RequestBody):
     filename: FileName
-    size: int | None = Field(
+    size: Annotated[int, Field(ge=0, le=MAX_OBJECT_BYTES), AS_WHOLE_NUMBER] | None = Field(
         None,
-        ge=0,
-        le=MAX_OBJECT_BYTES,
-        strict=True,
         description="Exact size in bytes; storage enforces it.",
     )
     content_type: ContentType | None = Field(None, description="Guessed from the name if absent.")
@@ -70,13 +104,12 @@ class UploadCreate(BaseModel):
         "GET /shared): `folder` is then inside the shared folder, or for a shared file "
         "absent, with `filename` the file's name. It goes to the owner's files and quota.",
     )
-    expires_in: int | None = Field(
-        None,
-        ge=60,
-        le=MAX_FILE_EXPIRES_IN,
-        strict=True,
-        description="Remove the file this many seconds after this upload; at most "
-        "FILE_EXPIRY_DAYS when the server sets it, which applies without this.",
+    expires_in: Annotated[int, Field(ge=60, le=MAX_FILE_EXPIRES_IN), AS_WHOLE_NUMBER] | None = (
+        Field(
+            None,
+            description="Remove the file this many seconds after this upload; at most "
+            "FILE_EXPIRY_DAYS when the server sets it, which applies without this.",
+        )
     )
     multipart: bool = Field(
         False,
@@ -116,7 +149,7 @@ class PartRef(BaseModel):
     etag: str = Field(max_length=200)
 
 
-class UploadComplete(BaseModel):
+class UploadComplete(RequestBody):
     upload_id: UUID | None = Field(
         None, description="Which upload to complete; needed only while several are pending."
     )
@@ -128,22 +161,22 @@ class UploadComplete(BaseModel):
     )
 
 
-class PartUrlsCreate(BaseModel):
+class PartUrlsCreate(RequestBody):
     upload_id: UUID | None = None
     part_numbers: list[PartNumber] = Field(min_length=1, max_length=MAX_PARTS_PER_CALL)
     sha256: dict[PartNumber, Sha256] = Field(
         default_factory=dict,
+        json_schema_extra={"propertyNames": {"pattern": PART_NUMBER_KEY}},
         description="Part number to that part's SHA-256, for every part asked for (one given "
         "by an earlier call may be left out): its URL takes only those bytes, of the part's "
-        "exact size.",
+        "exact size. Parts not asked for yet may be declared ahead, all of them in the first "
+        "call if you like; a part's hash cannot change once given.",
     )
 
     @model_validator(mode="after")
     def _consistent(self) -> "PartUrlsCreate":
         if len(set(self.part_numbers)) != len(self.part_numbers):
             raise ValueError("`part_numbers` lists a part twice")
-        if not set(self.sha256) <= set(self.part_numbers):
-            raise ValueError("`sha256` names a part that is not in `part_numbers`")
         return self
 
 
