@@ -34,8 +34,13 @@ class NameRule(StrEnum):
 
 # Device names: Windows opens the device instead of the file, with or without an extension
 # ("nul.txt" too) and whatever the case. The superscript digits are devices as well.
+WINDOWS_DEVICE_NAMES = ("CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$")
+WINDOWS_PORTS = ("COM", "LPT")
+WINDOWS_PORT_NUMBERS = "0123456789¹²³"
 WINDOWS_DEVICES = re.compile(
-    r"(CON|PRN|AUX|NUL|CONIN\$|CONOUT\$|COM[0-9¹²³]|LPT[0-9¹²³])", re.IGNORECASE
+    "|".join(map(re.escape, WINDOWS_DEVICE_NAMES))
+    + f"|({'|'.join(WINDOWS_PORTS)})[{WINDOWS_PORT_NUMBERS}]",
+    re.IGNORECASE,
 )
 WINDOWS_FORBIDDEN = frozenset(':*?"<>|')
 
@@ -51,8 +56,15 @@ VISIBLE_FORMAT |= frozenset("\u08e2\U000110bd\U000110cd")
 BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u034f")
 
 
+VARIATION_SELECTORS = (("\ufe00", "\ufe0f"), ("\U000e0100", "\U000e01ef"))
+# Control characters and line or paragraph separators: never part of a name.
+CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+# Categories never drawn, whose characters cannot carry a joiner or a variation selector.
+UNDRAWN_CATEGORIES = CONTROL_CATEGORIES | {"Cf"}
+
+
 def _is_variation_selector(char: str) -> bool:
-    return "\ufe00" <= char <= "\ufe0f" or "\U000e0100" <= char <= "\U000e01ef"
+    return any(first <= char <= last for first, last in VARIATION_SELECTORS)
 
 
 def _refuse(rule: NameRule, message: str) -> PydanticCustomError:
@@ -89,7 +101,7 @@ def _invisible(name: str) -> str | None:
 def _drawn(char: str) -> bool:
     if not char or char.isspace() or char in JOINERS or _is_variation_selector(char):
         return False
-    return unicodedata.category(char) not in {"Cf", "Cc", "Zl", "Zp"}
+    return unicodedata.category(char) not in UNDRAWN_CATEGORIES
 
 
 def _windows_problem(name: str) -> tuple[NameRule, str] | None:
@@ -125,7 +137,7 @@ def normalize_existing_name(name: str) -> str:
     if "/" in name or "\\" in name:
         raise ValueError("a name cannot contain '/' or '\\'")
     for char in name:
-        if unicodedata.category(char) in {"Cc", "Zl", "Zp"}:
+        if unicodedata.category(char) in CONTROL_CATEGORIES:
             raise ValueError("a name cannot contain control characters or line breaks")
         if char in BIDI_CONTROLS:
             raise ValueError("a name cannot contain bidirectional control characters")

@@ -8,6 +8,7 @@ from typing_extensions import TypedDict
 
 from dropp.core.schemas import UuidText
 from dropp.files.models import NodeKind, RevisionState
+from dropp.files.name_schema import existing_path_schema, name_schema, path_schema
 from dropp.files.names import existing_path_names, normalize_name, split_folder_path
 
 
@@ -71,14 +72,23 @@ def _new_folder_path(value: str) -> str:
     return value
 
 
-NodeName = Annotated[str, Field(max_length=1024), AfterValidator(normalize_name)]
-FolderPath = Annotated[str, Field(max_length=4096), AfterValidator(_folder_path)]
+NodeName = Annotated[
+    str, Field(max_length=1024, json_schema_extra=name_schema), AfterValidator(normalize_name)
+]
+FolderPath = Annotated[
+    str,
+    Field(max_length=4096, json_schema_extra=existing_path_schema),
+    AfterValidator(_folder_path),
+]
+NewFolderPath = Annotated[
+    str,
+    Field(max_length=4096, json_schema_extra=path_schema(top_level=False)),
+    AfterValidator(_new_folder_path),
+]
 
 
 class FolderCreate(BaseModel):
-    path: Annotated[str, Field(max_length=4096), AfterValidator(_new_folder_path)] = Field(
-        description="Like `mkdir -p`: `/a/b` creates `a` and `a/b`."
-    )
+    path: NewFolderPath = Field(description="Like `mkdir -p`: `/a/b` creates `a` and `a/b`.")
 
 
 class FolderRead(BaseModel):
