@@ -5,6 +5,9 @@ admin), and every answer must be no server error, a documented status and conten
 matching its schema, valid data accepted and invalid data refused.
 """
 
+from datetime import UTC, datetime, timedelta
+from uuid import uuid4
+
 import httpx
 import pytest
 import schemathesis
@@ -51,6 +54,28 @@ def check_operation(operation: APIOperation, mode: GenerationMode, contract: Con
                 case.query["cursor"] = contract.sync_cursor
             else:
                 del case.query["cursor"]
+        # An Idempotency-Key names one request: the generator reuses its values across
+        # different requests, which the server rightly refuses with 422
+        # `idempotency_key_reused` (tests/idempotency covers it). Positive cases each get
+        # a key of their own.
+        if (
+            mode is GenerationMode.POSITIVE
+            and case.headers
+            and "idempotency-key" in {name.lower() for name in case.headers}
+        ):
+            for name in [name for name in case.headers if name.lower() == "idempotency-key"]:
+                del case.headers[name]
+            case.headers["Idempotency-Key"] = uuid4().hex
+        # A file request's deadline must be in the future when the request arrives: a rule
+        # of time, which no schema states (the field's description does). Positive cases get
+        # one a day ahead; the 422 of a past one has its own test.
+        if (
+            mode is GenerationMode.POSITIVE
+            and operation.path == "/file-requests"
+            and isinstance(case.body, dict)
+            and case.body.get("deadline") is not None
+        ):
+            case.body["deadline"] = (datetime.now(UTC) + timedelta(days=1)).isoformat()
         case.call_and_validate(headers=account.headers, checks=CHECKS, timeout=15)
 
     run()

@@ -183,6 +183,24 @@ async def test_the_setting_allows_only_the_windows_rules(
         assert sorted(await children(lenient, carol, "/")) == sorted([*WINDOWS_ONLY, "NUL"])
 
 
+async def test_a_folder_named_before_the_rules_can_still_be_listed(
+    app_with: AppWith, engine: AsyncEngine, client: httpx.AsyncClient
+) -> None:
+    # As if made by an earlier version: a lenient server creates it, a strict one lists it.
+    async with (
+        app_with(allow_windows_incompatible_names=True) as app,
+        api_client(app) as lenient,
+    ):
+        carol = await verified_account(lenient, engine, "carol@example.com")
+        await lenient.post("/folders", json={"path": "/NUL"}, headers=carol.headers)
+        await start_upload(lenient, carol, "inside.txt", size=1, folder="/NUL")
+
+    listed = await client.get("/folders", params={"path": "/NUL"}, headers=carol.headers)
+
+    assert listed.status_code == 200, listed.text
+    assert [item["name"] for item in listed.json()["items"]] == ["inside.txt"]
+
+
 async def test_folders_found_case_insensitively_keep_their_first_spelling(
     client: httpx.AsyncClient, alice: Account, engine: AsyncEngine
 ) -> None:

@@ -4,11 +4,17 @@ from functools import cache
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 from pydantic.config import JsonDict
 
 from dropp.core.char_classes import blank, printable
-from dropp.core.schemas import AS_WHOLE_NUMBER, DateTimeText, RequestBody
+from dropp.core.schemas import (
+    AS_WHOLE_NUMBER,
+    DateTimeText,
+    RequestBody,
+    exactly_one_of,
+    present,
+)
 from dropp.files.name_schema import path_schema
 from dropp.files.names import split_folder_path
 from dropp.uploads.schemas import (
@@ -64,13 +70,24 @@ RequestFolderPath = Annotated[
 
 
 class FileRequestCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                exactly_one_of("folder_path", "folder_id"),
+                {"not": {"allOf": [present("deadline"), present("expires_in")]}},
+            ]
+        }
+    )
+
     folder_path: RequestFolderPath | None = Field(
         None, description="Like /inbox/2026; created like `mkdir -p` if missing."
     )
     folder_id: UUID | None = Field(None, description="One of your folders, instead of a path.")
     title: Title = Field(description="What the uploader sees, e.g. 'Photos from the trip'.")
     deadline: DateTimeText | None = Field(
-        None, description="No upload starts after this moment; must be in the future."
+        None,
+        description="No upload starts after this moment; must be in the future (else 422 "
+        "`deadline_in_past`: a rule of time, which a schema cannot state).",
     )
     expires_in: Annotated[int, Field(ge=60, le=MAX_EXPIRES_IN), AS_WHOLE_NUMBER] | None = Field(
         None,

@@ -21,7 +21,7 @@ from dropp.files.errors import (
     NotInTrash,
 )
 from dropp.files.models import NodeKind
-from dropp.files.names import split_folder_path
+from dropp.files.names import existing_path_names, split_folder_path
 from dropp.files.schemas import (
     ChildrenPage,
     FolderCreate,
@@ -67,7 +67,8 @@ async def list_children(
     """A folder's children: folders first, then files, each by name; pass `next_cursor`
     back as `cursor` for the next page."""
     try:
-        names = split_folder_path(path)
+        # A lookup: folders named before today's rules can still be listed.
+        names = existing_path_names(path)
     except ValueError as error:
         raise FolderNotFound(f"There is no folder {path}: {error}.") from error
     folder_id = await service.find_folder(session, principal.user_id, names)

@@ -4,7 +4,14 @@ from functools import cache
 from typing import Annotated, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, computed_field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    computed_field,
+    model_validator,
+)
 from pydantic.config import JsonDict
 
 from dropp.core.char_classes import CharSet, printable
@@ -27,17 +34,20 @@ MAX_FILE_EXPIRES_IN = 100 * 365 * 24 * 3600
 
 # RFC 6838 type/subtype, optionally with a charset; anything richer is refused rather than
 # pinned into a storage policy verbatim.
-CONTENT_TYPE = re.compile(
-    r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}"
-    r"(; ?charset=[a-z0-9._-]{1,40})?$"
+# type/subtype with an optional charset, in ASCII of any case. Matched as sent, with no
+# stripping or Unicode case folding first ("\u212aext/plain" lowercases to "text/plain"), so
+# the schema's pattern says exactly what is taken.
+CONTENT_TYPE_PATTERN = (
+    r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}"
+    r"(?:; ?[Cc][Hh][Aa][Rr][Ss][Ee][Tt]=[A-Za-z0-9._-]{1,40})?$"
 )
+CONTENT_TYPE = re.compile(CONTENT_TYPE_PATTERN)
 
 
 def _content_type(value: str) -> str:
-    value = value.strip().lower()
-    if not CONTENT_TYPE.match(value):
+    if not CONTENT_TYPE.fullmatch(value):
         raise ValueError("not a media type such as 'application/pdf'")
-    return value
+    return value.lower()
 
 
 def _folder(value: str) -> str:
@@ -48,7 +58,9 @@ def _folder(value: str) -> str:
 FileName = Annotated[
     str, Field(max_length=1024, json_schema_extra=name_schema), AfterValidator(normalize_name)
 ]
-ContentType = Annotated[str, Field(max_length=255), AfterValidator(_content_type)]
+ContentType = Annotated[
+    str, Field(max_length=255, pattern=CONTENT_TYPE_PATTERN), AfterValidator(_content_type)
+]
 FolderPath = Annotated[
     str,
     Field(max_length=4096, json_schema_extra=path_schema(top_level=True)),
@@ -91,6 +103,16 @@ DeviceName = Annotated[
 
 
 class UploadCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"required": ["multipart"], "properties": {"multipart": {"const": True}}},
+            "then": {
+                "required": ["size"],
+                "properties": {"size": {"type": "integer", "minimum": 1}},
+            },
+        }
+    )
+
     filename: FileName
     size: Annotated[int, Field(ge=0, le=MAX_OBJECT_BYTES), AS_WHOLE_NUMBER] | None = Field(
         None,
@@ -163,7 +185,9 @@ class UploadComplete(RequestBody):
 
 class PartUrlsCreate(RequestBody):
     upload_id: UUID | None = None
-    part_numbers: list[PartNumber] = Field(min_length=1, max_length=MAX_PARTS_PER_CALL)
+    part_numbers: list[PartNumber] = Field(
+        min_length=1, max_length=MAX_PARTS_PER_CALL, json_schema_extra={"uniqueItems": True}
+    )
     sha256: dict[PartNumber, Sha256] = Field(
         default_factory=dict,
         json_schema_extra={"propertyNames": {"pattern": PART_NUMBER_KEY}},
