@@ -6,7 +6,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, Field, computed_field
 from typing_extensions import TypedDict
 
-from dropp.core.schemas import UuidText
+from dropp.core.schemas import RequestBody, UuidText
 from dropp.files.models import NodeKind, RevisionState
 from dropp.files.name_schema import existing_path_schema, name_schema, path_schema
 from dropp.files.names import existing_path_names, normalize_name, split_folder_path
@@ -87,7 +87,7 @@ NewFolderPath = Annotated[
 ]
 
 
-class FolderCreate(BaseModel):
+class FolderCreate(RequestBody):
     path: NewFolderPath = Field(description="Like `mkdir -p`: `/a/b` creates `a` and `a/b`.")
 
 
@@ -125,7 +125,7 @@ class NodeRead(TypedDict):
     updated_at: datetime
 
 
-class NodeMove(BaseModel):
+class FolderMove(RequestBody):
     name: NodeName | None = Field(None, description="The new name; unchanged when absent.")
     parent_path: FolderPath | None = Field(
         None, description="The folder to move into (`/` is the top level); unchanged when absent."
@@ -133,14 +133,17 @@ class NodeMove(BaseModel):
     autorename: bool = Field(
         False, description='Take the first free "name (2).ext" instead of answering 409.'
     )
+
+
+class FileMove(FolderMove):
     base_revision: UUID | None = Field(
         None,
-        description="Files only: answer 409 `conflict` unless this is still the current "
-        "revision (a move cannot keep both versions).",
+        description="Answer 409 `conflict` unless this is still the current revision (a move "
+        "cannot keep both versions).",
     )
 
 
-class NodeRestore(BaseModel):
+class NodeRestore(RequestBody):
     autorename: bool = Field(
         False, description='Take the first free "name (2).ext" if the name is taken now.'
     )
