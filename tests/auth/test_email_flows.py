@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dropp.core.config import Settings
+from dropp.main import create_app
 from tests.auth.conftest import Inbox, free_port
 from tests.conftest import api_client
 from tests.helpers import PASSWORD, register_account
@@ -39,6 +41,11 @@ async def reset(client: httpx.AsyncClient, link: str, password: str) -> httpx.Re
     return await client.post(
         "/auth/password-reset/confirm", data={"token": token_of(link), "password": password}
     )
+
+
+def form_fields(path: str) -> dict[str, str]:
+    """What the page's form at `path` posts besides the token."""
+    return {"password": NEW_PASSWORD} if path == "/auth/password-reset/confirm" else {}
 
 
 async def login(client: httpx.AsyncClient, email: str, password: str) -> httpx.Response:
@@ -87,7 +94,8 @@ async def test_verification_link_works_once(mail_client: httpx.AsyncClient, inbo
     again = await verify(mail_client, link)
     opened_again = await mail_client.get(link)
 
-    assert again.status_code == opened_again.status_code == 400
+    # The link existed and is used up: gone, not unknown.
+    assert again.status_code == opened_again.status_code == 410
     assert again.headers["content-type"].startswith("text/html")
     assert "already used" in again.text
 
@@ -105,20 +113,43 @@ async def test_expired_verification_link_is_refused(
     opened = await mail_client.get(link)
     posted = await verify(mail_client, link)
 
-    assert opened.status_code == posted.status_code == 400
+    assert opened.status_code == posted.status_code == 410
     assert "expired" in posted.text
     assert (await me(mail_client, account.access_token))["email_verified"] is False
 
 
-async def test_unknown_or_missing_verification_token_is_refused(
-    mail_client: httpx.AsyncClient,
+@pytest.mark.parametrize("path", ["/auth/verify-email", "/auth/password-reset/confirm"])
+async def test_an_unknown_email_link_is_not_found(
+    mail_client: httpx.AsyncClient, path: str
 ) -> None:
-    unknown = await mail_client.post("/auth/verify-email", data={"token": "x" * 43})
-    missing = await mail_client.get("/auth/verify-email")
-    too_long = await mail_client.get("/auth/verify-email", params={"token": "x" * 5000})
+    # As share links answer: a link that does not exist is a 404, here as the link's page.
+    opened = await mail_client.get(path, params={"token": "x" * 43})
+    posted = await mail_client.post(path, data={"token": "x" * 43, **form_fields(path)})
 
-    assert unknown.status_code == missing.status_code == too_long.status_code == 400
-    assert "This link cannot be used" in missing.text
+    for answer in (opened, posted):
+        assert answer.status_code == 404
+        assert answer.headers["content-type"].startswith("text/html")
+        assert answer.headers["cache-control"] == "no-store"
+        assert "This link cannot be used" in answer.text
+
+
+@pytest.mark.parametrize("path", ["/auth/verify-email", "/auth/password-reset/confirm"])
+async def test_a_missing_or_damaged_email_link_token_is_a_bad_request_page(
+    mail_client: httpx.AsyncClient, path: str
+) -> None:
+    answers = [
+        await mail_client.get(path),
+        await mail_client.get(path, params={"token": ""}),
+        await mail_client.get(path, params={"token": "x" * 5000}),
+        await mail_client.post(path),
+        await mail_client.post(path, data=form_fields(path)),
+        await mail_client.post(path, data={"token": "", **form_fields(path)}),
+    ]
+
+    for answer in answers:
+        assert answer.status_code == 400, answer.request
+        assert answer.headers["content-type"].startswith("text/html")
+        assert "This link cannot be used" in answer.text
 
 
 async def test_verification_link_does_not_verify_an_address_changed_since(
@@ -134,7 +165,7 @@ async def test_verification_link_does_not_verify_an_address_changed_since(
 
     refused = await verify(mail_client, link)
 
-    assert refused.status_code == 400
+    assert refused.status_code == 410
     assert "no longer uses" in refused.text
     assert (await me(mail_client, account.access_token))["email_verified"] is False
 
@@ -311,7 +342,7 @@ async def test_password_reset_link_works_once_and_retires_the_others(
     older = await reset(mail_client, first, "yet another password")
     opened = await mail_client.get(first)
 
-    assert reused.status_code == older.status_code == opened.status_code == 400
+    assert reused.status_code == older.status_code == opened.status_code == 410
     assert "already used" in reused.text
     assert (await login(mail_client, account.email, NEW_PASSWORD)).status_code == 200
 
@@ -332,7 +363,8 @@ async def test_expired_password_reset_link_is_refused(
 
     refused = await reset(mail_client, link, NEW_PASSWORD)
 
-    assert refused.status_code == 400
+    assert refused.status_code == 410
+    assert "expired" in refused.text
     assert (await login(mail_client, account.email, PASSWORD)).status_code == 200
     assert (
         await mail_client.post("/auth/refresh", json={"refresh_token": account.refresh_token})
@@ -347,7 +379,8 @@ async def test_verification_link_cannot_reset_a_password(
 
     refused = await reset(mail_client, verification, NEW_PASSWORD)
 
-    assert refused.status_code == 400
+    # No reset link has this token.
+    assert refused.status_code == 404
     assert (await login(mail_client, account.email, PASSWORD)).status_code == 200
 
 
@@ -393,5 +426,60 @@ async def test_password_reset_confirmations_are_rate_limited_per_client(
             for _ in range(3)
         ]
 
-        assert [a.status_code for a in answers] == [400, 400, 429]
+        assert [a.status_code for a in answers] == [404, 404, 429]
         assert answers[2].json()["code"] == "rate_limited"
+
+
+async def test_the_link_forms_refuse_fields_they_do_not_know(
+    mail_client: httpx.AsyncClient, inbox: Inbox
+) -> None:
+    account = await register_account(mail_client, "erin@example.com")
+    link = inbox.last_link(account.email)
+    await mail_client.post("/auth/password-reset", json={"email": account.email})
+    reset_link = inbox.last_link(account.email)
+
+    verifying = await mail_client.post(
+        "/auth/verify-email", data={"token": token_of(link), "remember": "yes"}
+    )
+    changed = await mail_client.post(
+        "/auth/password-reset/confirm",
+        data={"token": token_of(reset_link), "password": NEW_PASSWORD, "remember": "yes"},
+    )
+
+    for refused in (verifying, changed):
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert "remember" in refused.json()["detail"]
+    # Nothing was used up: the links still work, the reset form with every field it sends.
+    assert (await verify(mail_client, link)).status_code == 200
+    page = await mail_client.get(reset_link)
+    sent = dict.fromkeys(re.findall(r'<input[^>]* name="([^"]+)"', page.text), "")
+    assert set(sent) == {"token", "username", "password"}
+    sent.update(token=token_of(reset_link), username=account.email, password=NEW_PASSWORD)
+    changed = await mail_client.post("/auth/password-reset/confirm", data=sent)
+    assert changed.status_code == 200, changed.text
+
+
+def test_the_document_states_the_link_pages_answers(settings: Settings) -> None:
+    document = create_app(settings).openapi()
+    paths = document["paths"]
+    operations = [
+        (paths[path][method], method)
+        for path in ("/auth/verify-email", "/auth/password-reset/confirm")
+        for method in ("get", "post")
+    ]
+
+    for operation, method in operations:
+        if method == "get":
+            [token] = operation["parameters"]
+            assert token["name"] == "token"
+            assert token["required"] is True
+        else:
+            body = operation["requestBody"]
+            assert body["required"] is True
+            [form] = body["content"].values()
+            schema = document["components"]["schemas"][form["schema"]["$ref"].rsplit("/", 1)[1]]
+            assert "token" in schema["required"]
+            assert schema["additionalProperties"] is False
+        for status in ("400", "404", "410"):
+            assert "text/html" in operation["responses"][status]["content"], (method, status)

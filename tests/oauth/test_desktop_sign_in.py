@@ -2,13 +2,16 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import jsonschema_rs
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dropp.core.config import Settings
+from dropp.main import create_app
 from tests.helpers import assert_problem
-from tests.oauth.conftest import LOOPBACK, browser_for
+from tests.oauth.conftest import DEEP_LINK, LOOPBACK, PUBLIC_URL, browser_for
 from tests.oauth.flow import (
     ClientSignIn,
     confirm,
@@ -298,3 +301,71 @@ async def test_token_endpoint_errors_follow_rfc_6749(
     body = assert_problem(answer, 400, code)
     assert body["error"] == code
     assert answer.headers["cache-control"] == "no-store"
+
+
+async def test_without_a_provider_sign_in_with_google_is_not_found(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    # The landing and login pages offer no Google button then: the option does not exist.
+    answer = await client.get("/auth/google", params=ClientSignIn().authorize_params())
+    document = create_app(settings).openapi()
+
+    assert_problem(answer, 404, "provider_not_configured")
+    assert "location" not in answer.headers
+    declared = document["paths"]["/auth/google"]["get"]["responses"]
+    assert "provider_not_configured" in declared["404"]["description"]
+    assert not any(status.startswith("5") for status in declared)
+    # With a provider, the answer is a redirect, which has no body.
+    assert "content" not in declared["302"]
+
+
+async def test_the_token_endpoint_ignores_unknown_parameters(api: httpx.AsyncClient) -> None:
+    # RFC 6749 §3.2: a token endpoint ignores parameters it does not know.
+    answer = await api.post("/auth/token", data={"grant_type": "refresh_token", "extra": "x"})
+
+    body = assert_problem(answer, 400, "invalid_request")
+    assert "refresh_token" in body["detail"]
+
+
+SIGN_IN_QUERIES = [
+    # A person signing in to Dropp's pages: none of a client's parameters.
+    ({}, True),
+    ({"next": "/devices/"}, True),
+    ({"code_challenge_method": "plain", "response_type": "token", "scope": "x"}, True),
+    # A client: all of them, as RFC 6749 and PKCE have them.
+    (ClientSignIn().authorize_params(), True),
+    (ClientSignIn().authorize_params(response_type="code", client_id="dropp"), True),
+    (
+        ClientSignIn(
+            redirect_uri=LOOPBACK.replace("127.0.0.1", "127.0.0.1:53682")
+        ).authorize_params(),
+        True,
+    ),
+    (ClientSignIn(redirect_uri=f"{PUBLIC_URL}/docs/oauth2-redirect").authorize_params(), True),
+    # Anything between is refused before any redirect.
+    ({"code_challenge": ClientSignIn().authorize_params()["code_challenge"]}, False),
+    ({"state": ""}, False),
+    ({"redirect_uri": DEEP_LINK}, False),
+    (ClientSignIn().authorize_params(redirect_uri="https://elsewhere.example/callback"), False),
+    (ClientSignIn().authorize_params(redirect_uri=LOOPBACK + "\n"), False),
+    (ClientSignIn().authorize_params(code_challenge_method="plain"), False),
+    (ClientSignIn().authorize_params(code_challenge="too-short"), False),
+    (ClientSignIn().authorize_params(response_type="token"), False),
+    (ClientSignIn().authorize_params(state=""), False),
+]
+
+
+@pytest.mark.parametrize(("query", "taken"), SIGN_IN_QUERIES)
+async def test_the_document_states_which_sign_in_requests_are_taken(
+    browser: httpx.AsyncClient, api: httpx.AsyncClient, query: dict[str, str], taken: bool
+) -> None:
+    document = (await api.get("/openapi.json")).json()
+    [parameter] = document["paths"]["/auth/google"]["get"]["parameters"]
+
+    answer = await browser.get("/auth/google", params=query)
+
+    assert (parameter["in"], parameter["style"], parameter["explode"]) == ("query", "form", True)
+    # With the components at its root, for the references in it.
+    schema = {**parameter["schema"], "components": document["components"]}
+    assert jsonschema_rs.validator_for(schema).is_valid(query) is taken
+    assert answer.status_code == (302 if taken else 400), answer.text

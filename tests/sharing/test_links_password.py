@@ -8,6 +8,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dropp.core.config import Settings
+from dropp.main import create_app
 from tests.files.test_tree import make_folder
 from tests.helpers import Account, assert_problem, upload_file
 from tests.sharing.link_helpers import (
@@ -351,3 +353,35 @@ async def test_unlocking_a_folder_view_goes_back_to_that_folder(
     assert unlocked.headers["location"] == f"/s/{token}?path=%2F2026"
     assert listed.status_code == 200, listed.text
     assert (listed.json()["name"], listed.json()["path"]) == ("minutes", "/2026")
+
+
+async def test_the_page_form_refuses_fields_it_does_not_know(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, app: FastAPI, alice: Account
+) -> None:
+    link = await locked_link(client, web, alice)
+    token = link["token"]
+    browser = {"Accept": BROWSER_ACCEPT}
+    fields = {"password": LINK_PASSWORD, "path": "/", "remember": "yes"}
+
+    async with visitor(app) as anyone:
+        refused = await anyone.post(f"/s/{token}/unlock", data=fields, headers=browser)
+        after = await anyone.get(f"/s/{token}")
+
+    body = assert_problem(refused, 422, "validation_error")
+    assert "remember" in body["detail"]
+    assert "set-cookie" not in refused.headers
+    assert_problem(after, 401, "share_locked")
+
+
+def test_the_document_states_the_unlock_forms_fields_and_pages(settings: Settings) -> None:
+    operation = create_app(settings).openapi()["paths"]["/s/{token}/unlock"]["post"]
+    form = operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+
+    assert form["additionalProperties"] is False
+    assert set(form["properties"]) == {"password", "path"}
+    assert form["required"] == ["password"]
+    # The form's answers are pages, a client's JSON gets problems: both are stated.
+    for status in ("401", "404", "409", "429"):
+        content = operation["responses"][status]["content"]
+        assert set(content) == {"application/problem+json", "text/html"}, status
+        assert content["application/problem+json"]["schema"]

@@ -13,6 +13,8 @@ from dropp.auth import passwords
 from dropp.auth import service as auth_service
 from dropp.auth.errors import (
     EmailAlreadyVerified,
+    EmailLinkGone,
+    EmailLinkNotFound,
     InvalidEmailLink,
     InvalidNewPassword,
     InvalidToken,
@@ -34,6 +36,10 @@ VERIFY_PATH = "/auth/verify-email"
 RESET_PATH = "/auth/password-reset/confirm"
 
 INVALID_LINK = "This link is invalid, has expired, or was already used."
+UNKNOWN_LINK = "This link is not one Dropp sent. Check that it was copied whole."
+USED_LINK = "This link was already used."
+EXPIRED_LINK = "This link has expired."
+DAMAGED_LINK = "This link is incomplete. Open it again from the email, or copy all of it."
 
 
 def _link(settings: Settings, path: str, token: str) -> str:
@@ -68,25 +74,30 @@ async def _issue(
 async def _redeemable(
     session: AsyncSession, token: str, purpose: EmailTokenPurpose, *, lock: bool
 ) -> tuple[EmailToken, User]:
-    """The link and its account, if the link may still be used; InvalidEmailLink otherwise.
+    """The link and its account, if the link may still be used. Otherwise EmailLinkNotFound
+    when no link has this token, EmailLinkGone when it was sent and can no longer be used.
 
     With `lock`, both rows stay locked until the transaction ends, so a link clicked twice at
     once is used once.
     """
     if not token or len(token) > MAX_TOKEN_LENGTH:
-        raise InvalidEmailLink(INVALID_LINK)
+        raise InvalidEmailLink(DAMAGED_LINK)
     query = select(EmailToken).where(
         EmailToken.token_hash == secret_digest(token), EmailToken.purpose == purpose
     )
     link = await session.scalar(query.with_for_update() if lock else query)
-    if link is None or link.used_at is not None or link.expires_at <= datetime.now(UTC):
-        raise InvalidEmailLink(INVALID_LINK)
+    if link is None:
+        raise EmailLinkNotFound(UNKNOWN_LINK)
+    if link.used_at is not None:
+        raise EmailLinkGone(USED_LINK)
+    if link.expires_at <= datetime.now(UTC):
+        raise EmailLinkGone(EXPIRED_LINK)
     user = await session.get(User, link.user_id, with_for_update=lock)
     if user is None or not user.is_active:
-        raise InvalidEmailLink(INVALID_LINK)
+        raise EmailLinkGone(INVALID_LINK)
     # The link proves control of the address it was sent to, and of no other.
     if user.email != link.email:
-        raise InvalidEmailLink(
+        raise EmailLinkGone(
             "This link was sent to an address the account no longer uses. Ask for a new one."
         )
     return link, user

@@ -19,9 +19,24 @@ class RefreshTokenReused(InvalidRefreshToken):
 
 
 class InvalidEmailLink(BadRequest):
-    """An email link that is unknown, expired, already used, or for an address since changed."""
+    """An email link that cannot be used; answered with the link's page, never as a problem.
+
+    As such, a link whose token is missing or damaged (cut short by a mail client, say)."""
 
     code = "invalid_email_link"
+
+
+class EmailLinkNotFound(InvalidEmailLink):
+    """No link was ever sent with this token, for this purpose: like an unknown share link."""
+
+    status, code = 404, "email_link_not_found"
+
+
+class EmailLinkGone(InvalidEmailLink):
+    """A link that was sent and can no longer be used: expired, already used, or sent to an
+    address the account no longer has (or an account since deactivated)."""
+
+    status, code = 410, "email_link_gone"
 
 
 class InvalidNewPassword(BadRequest):

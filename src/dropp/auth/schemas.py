@@ -2,13 +2,14 @@ from datetime import datetime
 from typing import Literal
 from uuid import UUID
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, Field
 
 from dropp.auth.models import User
+from dropp.core.emails import EmailAddress
 
 
 class UserCreate(BaseModel):
-    email: EmailStr = Field(max_length=320)
+    email: EmailAddress
     password: str = Field(min_length=8, max_length=1024)
 
 

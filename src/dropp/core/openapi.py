@@ -5,6 +5,7 @@ route with parameters; Dropp answers every error as one problem+json shape (core
 This rewrites the generated document once, so clients and fuzzers see the real contract.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -99,7 +100,7 @@ def _declare_errors(operation: dict[str, Any], method: str) -> None:
     responses: dict[str, Any] = operation.setdefault("responses", {})
     ok = responses.get("200", {}).get("content", {})
     if "text/html" in ok:
-        # A page answers a bad or expired link with a page of its own, not a problem.
+        # A page answers a link it cannot use with a page of its own, not a problem.
         responses.setdefault(
             "400", {"description": "A page saying the link is not valid", "content": {}}
         )["content"].setdefault("text/html", {"schema": {"type": "string"}})
@@ -125,6 +126,10 @@ def _declare_errors(operation: dict[str, Any], method: str) -> None:
 # are declared once for every app, and the document of each app states its own.
 MAXIMUM_SETTING = "x-maximum-setting"
 ENUM_SETTING = "x-enum-setting"
+# Mark a schema that a function of the settings builds, registered under the marker's value
+# by the module that knows the rule (the redirect URIs a server allows, say).
+SCHEMA_SETTING = "x-schema-setting"
+SETTING_SCHEMAS: dict[str, Callable[[Any], dict[str, Any]]] = {}
 
 
 def _declare_settings(node: Any, settings: Any) -> None:
@@ -136,6 +141,9 @@ def _declare_settings(node: Any, settings: Any) -> None:
         if values is not None:
             nullable = {"type": "null"} in node.get("anyOf", ())
             node["enum"] = [*getattr(settings, values), *([None] if nullable else [])]
+        built = node.pop(SCHEMA_SETTING, None)
+        if built is not None:
+            node.update(SETTING_SCHEMAS[built](settings))
         for value in node.values():
             _declare_settings(value, settings)
     elif isinstance(node, list):

@@ -59,8 +59,11 @@ class UnknownUserCode(NotFound):
     code = "unknown_user_code"
 
 
-class ProviderNotConfigured(DroppError):
-    status, code = 503, "provider_not_configured"
+class ProviderNotConfigured(NotFound):
+    """No OpenID provider is configured: the option does not exist on this server, and its
+    pages offer none. A permanent state of the server, not a failure of it."""
+
+    code = "provider_not_configured"
 
 
 class ProviderUnavailable(DroppError):

@@ -8,8 +8,9 @@ import re
 
 # 32 to 96 random bytes, base64url: 43 to 128 characters of the unreserved set.
 VERIFIER = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
-# A SHA-256, base64url without padding: always 43 characters.
-CHALLENGE = re.compile(r"^[A-Za-z0-9\-_]{43}$")
+# A SHA-256, base64url without padding: always 43 characters. Also the document's pattern.
+CHALLENGE_PATTERN = "^[A-Za-z0-9_-]{43}$"
+CHALLENGE = re.compile(CHALLENGE_PATTERN)
 
 
 def s256(verifier: str) -> str:

@@ -1,7 +1,7 @@
 """Dropp as the OAuth authorization server of its own clients (desktop app, CLI, docs UI),
 signing people in through an OpenID provider; and the few pages a browser sees on the way."""
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote, urlsplit
 from uuid import UUID
 
@@ -19,9 +19,10 @@ from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import DroppError, responses
+from dropp.core.openapi import SCHEMA_SETTING, SETTING_SCHEMAS
 from dropp.core.pages import render
 from dropp.core.rate_limit import RateLimited, rate_limited
-from dropp.oauth import codes, devices, sign_in
+from dropp.oauth import codes, devices, pkce, redirect_uris, sign_in
 from dropp.oauth.dependencies import ProviderDep, WebUserDep
 from dropp.oauth.errors import (
     NO_STORE,
@@ -163,23 +164,91 @@ async def logout_page(
 
 # --- Sign-in through the OpenID provider --------------------------------------------------
 
+# What makes a request a client's; a person's sign-in sends none of them.
+CLIENT_PARAMETERS = ("redirect_uri", "state", "code_challenge")
+
+SETTING_SCHEMAS["redirect_uris"] = lambda settings: redirect_uris.schema(
+    sign_in.allowed_redirect_uris(settings)
+)
+
+# Separate parameters cannot say "a client's all, or none of them", so the document states
+# the query as one object whose fields are the parameters (form style, exploded: the same
+# `?redirect_uri=...&state=...` on the wire).
+SIGN_IN_QUERY: dict[str, Any] = {
+    "name": "sign_in",
+    "in": "query",
+    "style": "form",
+    "explode": True,
+    "description": "A client's sign-in (redirect_uri, state, code_challenge and "
+    "code_challenge_method=S256, all of them), or a person's (none of them; maybe next). "
+    "Other parameters are ignored.",
+    "schema": {
+        "type": "object",
+        "properties": {
+            "redirect_uri": {
+                "type": "string",
+                "maxLength": 2048,
+                "description": "Where the code goes: on APP_REDIRECT_URI, character for "
+                "character; a loopback entry on any port.",
+            },
+            "state": {"type": "string", "maxLength": sign_in.MAX_STATE_LENGTH},
+            "code_challenge": {"type": "string", "maxLength": 128},
+            "code_challenge_method": {"type": "string", "maxLength": 16},
+            "response_type": {"type": "string", "maxLength": 32},
+            "next": {
+                "type": "string",
+                "maxLength": 2048,
+                "description": "A person's sign-in: the path on this server to go to after.",
+            },
+        },
+        "anyOf": [
+            {
+                "title": "A person, to Dropp's pages",
+                "not": {"anyOf": [{"required": [name]} for name in CLIENT_PARAMETERS]},
+            },
+            {
+                "title": "A client, for an authorization code",
+                "required": [*CLIENT_PARAMETERS, "code_challenge_method"],
+                "properties": {
+                    "redirect_uri": {SCHEMA_SETTING: "redirect_uris"},
+                    "state": {"minLength": 1},
+                    "code_challenge": {"pattern": pkce.CHALLENGE_PATTERN},
+                    "code_challenge_method": {"const": "S256"},
+                    "response_type": {"const": "code"},
+                },
+            },
+        ],
+    },
+}
+
 
 @router.get(
     "/auth/google",
     status_code=status.HTTP_302_FOUND,
-    responses=responses(InvalidRedirectUri, InvalidRequest, ProviderNotConfigured, RateLimited),
+    # A redirect has no body: documented without one, not as the default JSON.
+    response_class=RedirectResponse,
+    responses={
+        302: {"description": "To the provider's sign-in page, with a cookie for this browser."},
+        **responses(InvalidRedirectUri, InvalidRequest, ProviderNotConfigured, RateLimited),
+    },
     dependencies=[rate_limited("sign-in")],
+    openapi_extra={"parameters": [SIGN_IN_QUERY]},
 )
 async def start_google_sign_in(
     session: SessionDep,
     settings: SettingsDep,
     provider: ProviderDep,
-    redirect_uri: Annotated[str | None, Query(max_length=2048)] = None,
-    state: Annotated[str | None, Query(max_length=1024)] = None,
-    code_challenge: Annotated[str | None, Query(max_length=128)] = None,
-    code_challenge_method: Annotated[str | None, Query(max_length=16)] = None,
-    response_type: Annotated[str | None, Query(max_length=32)] = None,
-    next: Annotated[str | None, Query(max_length=2048)] = None,
+    # Each read on its own, and documented together in SIGN_IN_QUERY.
+    redirect_uri: Annotated[str | None, Query(max_length=2048, include_in_schema=False)] = None,
+    state: Annotated[
+        str | None, Query(max_length=sign_in.MAX_STATE_LENGTH, include_in_schema=False)
+    ] = None,
+    code_challenge: Annotated[str | None, Query(max_length=128, include_in_schema=False)] = None,
+    code_challenge_method: Annotated[
+        str | None, Query(max_length=16, include_in_schema=False)
+    ] = None,
+    response_type: Annotated[str | None, Query(max_length=32, include_in_schema=False)] = None,
+    next: Annotated[str | None, Query(max_length=2048, include_in_schema=False)] = None,
 ) -> RedirectResponse:
     """Start signing in with Google (or the configured OpenID provider).
 

@@ -2,8 +2,9 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, EmailStr, Field, model_validator
+from pydantic import AfterValidator, BaseModel, Field, model_validator
 
+from dropp.core.emails import EmailAddress
 from dropp.files.models import NodeKind, RevisionState
 from dropp.files.schemas import FileRead, NodeRead
 from dropp.roles.policy import ROLE_NAME_PATTERN
@@ -24,9 +25,8 @@ class GrantCreate(BaseModel):
     folder_id: UUID | None = Field(
         None, description="The folder to share, with everything in it; or `file_id`."
     )
-    email: EmailStr | None = Field(
+    email: EmailAddress | None = Field(
         None,
-        max_length=320,
         description="Share with the account holding this address, once it is verified; or `role`.",
     )
     role: str | None = Field(

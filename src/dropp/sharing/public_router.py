@@ -17,13 +17,14 @@ from fastapi import APIRouter, Cookie, Header, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.routing import APIRoute
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from dropp.auth.tokens import secret_digest
 from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
-from dropp.core.errors import DroppError, error_response, responses
+from dropp.core.errors import PROBLEM_MEDIA_TYPE, DroppError, error_response, responses
+from dropp.core.openapi import PROBLEM_REF
 from dropp.core.pages import SECRET_LINK_HEADERS, prefers_html, render, size_text
 from dropp.core.rate_limit import RateLimited, RateLimiter, client_address
 from dropp.files.errors import FileNotFound, FileNotReady, FolderNotFound, InvalidCursor
@@ -291,33 +292,62 @@ def _is_form(request: Request) -> bool:
     return media_type in FORM_TYPES
 
 
+class ShareUnlockForm(BaseModel):
+    """What the locked page's form posts. Unknown fields are refused (422), as the JSON
+    body's are, rather than dropped unseen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # Not refused when empty: the locked page comes back asking for it.
+    password: str
+    path: str = Field("", description="The folder view to go back to.")
+
+
+def _refused(error: ValidationError) -> RequestValidationError:
+    return RequestValidationError(
+        [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+    )
+
+
 async def _json_password(request: Request) -> str:
     # No body reads as an empty object, so it is answered as a missing field.
     raw = await request.body()
     try:
         return ShareUnlock.model_validate_json(raw or b"{}").password
     except ValidationError as error:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
-        ) from error
+        raise _refused(error) from error
+
+
+async def _form_fields(request: Request) -> ShareUnlockForm:
+    fields = await request.form(max_files=0)
+    try:
+        return ShareUnlockForm.model_validate(dict(fields))
+    except ValidationError as error:
+        raise _refused(error) from error
 
 
 UNLOCK_BODY = {
     "required": True,
     "content": {
         "application/json": {"schema": ShareUnlock.model_json_schema()},
-        "application/x-www-form-urlencoded": {
-            "schema": {
-                "type": "object",
-                "required": ["password"],
-                "properties": {
-                    "password": {"type": "string"},
-                    "path": {"type": "string", "description": "The folder view to go back to."},
-                },
-            }
-        },
+        "application/x-www-form-urlencoded": {"schema": ShareUnlockForm.model_json_schema()},
     },
 }
+
+
+def _page_or_problem(documented: dict[int | str, dict[str, Any]]) -> dict[int | str, Any]:
+    """The page's form gets a page (the locked page again, or one saying why not), a JSON
+    client a problem: both are documented."""
+    return {
+        status_code: {
+            "description": entry["description"],
+            "content": {
+                PROBLEM_MEDIA_TYPE: {"schema": PROBLEM_REF},
+                "text/html": {"schema": {"type": "string"}},
+            },
+        }
+        for status_code, entry in documented.items()
+    }
 
 
 @router.post(
@@ -326,7 +356,7 @@ UNLOCK_BODY = {
     openapi_extra={"requestBody": UNLOCK_BODY},
     responses={
         303: {"description": "From the page's form: back to the link, now open."},
-        **responses(ShareNotFound, WrongPassword, ShareNotLocked, RateLimited),
+        **_page_or_problem(responses(ShareNotFound, WrongPassword, ShareNotLocked, RateLimited)),
     },
 )
 async def unlock_share(
@@ -348,13 +378,13 @@ async def unlock_share(
         address = client_address(request)
         await limiter.check(UNLOCK_GROUP, address, f"{secret_digest(token).hex()} {address}")
         if form:
-            fields = await request.form(max_files=0)
-            password, path = fields.get("password"), fields.get("path")
-            back_to = path if isinstance(path, str) and path and len(path) <= 4096 else None
+            fields = await _form_fields(request)
+            password, path = fields.password, fields.path
+            back_to = path if path and len(path) <= 4096 else None
         else:
             password = await _json_password(request)
         opened = await links.open_link(session, token)
-        if not isinstance(password, str) or not password:
+        if not password:
             raise WrongPassword("Enter the link's password.")
         access, expires_at = await links.unlock(settings, opened, password)
     except (RateLimited, WrongPassword) as error:
