@@ -6,20 +6,21 @@ from pydantic import BaseModel, Field
 
 from dropp.auth.models import User
 from dropp.core.emails import EmailAddress
+from dropp.core.schemas import RequestBody
 
 
-class UserCreate(BaseModel):
+class UserCreate(RequestBody):
     email: EmailAddress
     password: str = Field(min_length=8, max_length=1024)
 
 
-class LoginRequest(BaseModel):
+class LoginRequest(RequestBody):
     # Not validated as an address: a malformed email simply matches no account.
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
 
 
-class RefreshRequest(BaseModel):
+class RefreshRequest(RequestBody):
     refresh_token: str = Field(min_length=1, max_length=200)
 
 
@@ -54,7 +55,7 @@ class UserRead(BaseModel):
         )
 
 
-class PasswordResetRequest(BaseModel):
+class PasswordResetRequest(RequestBody):
     # Not validated as an address: a malformed email simply matches no account.
     email: str = Field(min_length=1, max_length=320)
 

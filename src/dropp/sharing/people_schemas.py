@@ -2,9 +2,11 @@ from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from dropp.core.emails import EmailAddress
+from dropp.core.openapi import ENUM_SETTING
+from dropp.core.schemas import RequestBody, exactly_one_of
 from dropp.files.models import NodeKind, RevisionState
 from dropp.files.schemas import FileRead, NodeRead
 from dropp.roles.policy import ROLE_NAME_PATTERN
@@ -20,7 +22,13 @@ def _note(value: str | None) -> str | None:
 Note = Annotated[str | None, Field(max_length=1000), AfterValidator(_note)]
 
 
-class GrantCreate(BaseModel):
+class GrantCreate(RequestBody):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [exactly_one_of("file_id", "folder_id"), exactly_one_of("email", "role")]
+        }
+    )
+
     file_id: UUID | None = Field(None, description="The file to share; or `folder_id`.")
     folder_id: UUID | None = Field(
         None, description="The folder to share, with everything in it; or `file_id`."
@@ -33,6 +41,7 @@ class GrantCreate(BaseModel):
         None,
         pattern=ROLE_NAME_PATTERN,
         description="Share with every verified account of this role; or `email`.",
+        json_schema_extra={ENUM_SETTING: "role_names"},
     )
     permission: Permission = Field(
         description="`viewer`: list and download. `editor`: also upload new files and revisions."
@@ -48,7 +57,17 @@ class GrantCreate(BaseModel):
         return self
 
 
-class GrantUpdate(BaseModel):
+class GrantUpdate(RequestBody):
+    # `note: null` removes the note, so only `permission` must not be null.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "allOf": [
+                {"anyOf": [{"required": ["permission"]}, {"required": ["note"]}]},
+                {"properties": {"permission": {"not": {"type": "null"}}}},
+            ]
+        }
+    )
+
     permission: Permission | None = Field(None, description="The new permission.")
     note: Note = Field(None, description="The new note; `null` removes it.")
 

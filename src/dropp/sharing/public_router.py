@@ -27,6 +27,7 @@ from dropp.core.errors import PROBLEM_MEDIA_TYPE, DroppError, error_response, re
 from dropp.core.openapi import PROBLEM_REF
 from dropp.core.pages import SECRET_LINK_HEADERS, prefers_html, render, size_text
 from dropp.core.rate_limit import RateLimited, RateLimiter, client_address
+from dropp.core.schemas import LinkToken
 from dropp.files.errors import FileNotFound, FileNotReady, FolderNotFound, InvalidCursor
 from dropp.files.models import NodeKind
 from dropp.files.schemas import DownloadRead
@@ -220,7 +221,7 @@ def _folder_page(settings: Settings, token: str, shared: SharedFolderRead) -> HT
     },
 )
 async def open_share(
-    token: str,
+    token: LinkToken,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -263,7 +264,7 @@ async def open_share(
     },
 )
 async def download_share(
-    token: str,
+    token: LinkToken,
     request: Request,
     session: SessionDep,
     storage: StorageDep,
@@ -360,7 +361,7 @@ def _page_or_problem(documented: dict[int | str, dict[str, Any]]) -> dict[int | 
     },
 )
 async def unlock_share(
-    token: str, request: Request, session: SessionDep, settings: SettingsDep
+    token: LinkToken, request: Request, session: SessionDep, settings: SettingsDep
 ) -> Response | ShareAccess:
     """Enter a link's password: `{access, expires_at}`, and the same pass as an HttpOnly
     cookie for the link's path, valid SHARE_UNLOCK_TTL_SECONDS. Send `access` back in the
