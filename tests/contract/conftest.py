@@ -42,10 +42,15 @@ def contract_url(settings: Settings, provider_url: str) -> Iterator[str]:
     )
     # Long polls as long as the document allows, but short enough that the fuzzer's
     # positive cases of GET /sync/longpoll each answer within seconds.
-    app = create_app(settings.model_copy(update={"longpoll_max_seconds": 2}))
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning", access_log=False
+    # Bodies are bounded at the largest MAX_REQUEST_BODY_BYTES allows: a generated body
+    # over the default 2 MiB would get the documented 413 before any validation, which the
+    # negative check does not count among its expected refusals.
+    app = create_app(
+        settings.model_copy(
+            update={"longpoll_max_seconds": 2, "max_request_body_bytes": 64 * 1024 * 1024}
+        )
     )
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name="dropp-contract", daemon=True)
     thread.start()

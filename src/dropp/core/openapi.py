@@ -113,6 +113,10 @@ def _declare_errors(operation: dict[str, Any], method: str) -> None:
         # Malformed JSON (or bytes that are not UTF-8) is refused before validation.
         entry = responses.setdefault("400", _problem("`malformed_json`", PROBLEM_REF))
         entry.setdefault("content", {}).setdefault(PROBLEM_MEDIA_TYPE, {"schema": PROBLEM_REF})
+        # A body over the limit is refused before anything reads it (core/body_limit.py).
+        responses.setdefault(
+            "413", _problem("`request_body_too_large`: over MAX_REQUEST_BODY_BYTES", PROBLEM_REF)
+        )
     for status, entry in responses.items():
         if status.startswith(("4", "5")) and "text/html" not in entry.get("content", {}):
             content = entry.setdefault("content", {})
