@@ -15,8 +15,7 @@ from dropp.core.schemas import (
     exactly_one_of,
     present,
 )
-from dropp.files.name_schema import path_schema
-from dropp.files.names import split_folder_path
+from dropp.files.schemas import NewFolderPath
 from dropp.uploads.schemas import (
     MAX_OBJECT_BYTES,
     ContentType,
@@ -39,12 +38,6 @@ def _title(value: str) -> str:
     return value
 
 
-def _folder_path(value: str) -> str:
-    if not split_folder_path(value):
-        raise ValueError("name a folder such as /inbox; the top level cannot take a request")
-    return value
-
-
 @cache
 def _title_pattern() -> str:
     # The blanks around it are dropped, so they may be any; what is left is printable and
@@ -62,11 +55,6 @@ Title = Annotated[
     Field(max_length=MAX_TITLE_LENGTH, json_schema_extra=_title_schema),
     AfterValidator(_title),
 ]
-RequestFolderPath = Annotated[
-    str,
-    Field(max_length=4096, json_schema_extra=path_schema(top_level=False)),
-    AfterValidator(_folder_path),
-]
 
 
 class FileRequestCreate(RequestBody):
@@ -79,7 +67,7 @@ class FileRequestCreate(RequestBody):
         }
     )
 
-    folder_path: RequestFolderPath | None = Field(
+    folder_path: NewFolderPath | None = Field(
         None, description="Like /inbox/2026; created like `mkdir -p` if missing."
     )
     folder_id: UUID | None = Field(None, description="One of your folders, instead of a path.")

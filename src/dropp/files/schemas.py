@@ -68,7 +68,7 @@ def _folder_path(value: str) -> str:
 
 def _new_folder_path(value: str) -> str:
     if not split_folder_path(value):
-        raise ValueError("the top level always exists; name a folder such as /reports")
+        raise ValueError("name a folder below the top level, such as /reports")
     return value
 
 

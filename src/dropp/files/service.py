@@ -394,6 +394,19 @@ async def get_current_revision(session: AsyncSession, node: Node) -> FileRevisio
     return await session.get(FileRevision, node.current_revision_id)
 
 
+async def announce_deletion(session: AsyncSession, node: Node) -> None:
+    """The feed entry saying `node` is gone from where it is now: for its owner and everyone
+    who sees it through a share. Call it before the row goes, in the same transaction."""
+    await changes.record(
+        session,
+        user_id=node.owner_id,
+        node_id=node.id,
+        change=ChangeKind.DELETED,
+        node_kind=node.kind,
+        path=await node_path(session, node),
+    )
+
+
 async def delete_file(session: AsyncSession, node: Node) -> list[str]:
     """Delete the file and its revisions; returns the storage keys to delete once committed."""
     # The file row first, the order completion takes; then each revision is deleted in the
@@ -401,14 +414,7 @@ async def delete_file(session: AsyncSession, node: Node) -> list[str]:
     await session.execute(select(Node.id).where(Node.id == node.id).with_for_update())
     if node.current_revision_id is not None and node.trashed_at is None:
         # A trashed file's deletion was in the feed when it went to the trash.
-        await changes.record(
-            session,
-            user_id=node.owner_id,
-            node_id=node.id,
-            change=ChangeKind.DELETED,
-            node_kind=node.kind,
-            path=await node_path(session, node),
-        )
+        await announce_deletion(session, node)
     removed = (
         await session.execute(
             delete(FileRevision)

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dropp.files import service as files_service
 from dropp.files.models import Node, NodeKind
 from dropp.storage.s3 import Storage
+from dropp.sweeper.one_by_one import one_by_one
 
 logger = logging.getLogger(__name__)
 
@@ -55,15 +56,8 @@ async def remove_expired_files(
 
     Returns (removed, errors).
     """
-    removed = errors = 0
     # Each file is tried once per sweep: one that fails waits for the next sweep.
     tried: set[UUID] = set()
-    while True:
-        try:
-            if not await _remove_one(sessionmaker, storage, now, tried):
-                return removed, errors
-        except Exception:
-            logger.exception("sweeper: removing an expired file failed; retried next sweep")
-            errors += 1
-            continue
-        removed += 1
+    return await one_by_one(
+        lambda: _remove_one(sessionmaker, storage, now, tried), "removing an expired file failed"
+    )

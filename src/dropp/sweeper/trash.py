@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from dropp.files import tree
 from dropp.files.models import Node
 from dropp.storage.s3 import Storage
+from dropp.sweeper.one_by_one import one_by_one
 
 logger = logging.getLogger(__name__)
 
@@ -59,14 +60,7 @@ async def purge_old_trash(
 
     Returns (purged, errors).
     """
-    purged = errors = 0
     tried: set[UUID] = set()
-    while True:
-        try:
-            if not await _purge_one(sessionmaker, storage, cutoff, tried):
-                return purged, errors
-        except Exception:
-            logger.exception("sweeper: purging a trash item failed; retried next sweep")
-            errors += 1
-            continue
-        purged += 1
+    return await one_by_one(
+        lambda: _purge_one(sessionmaker, storage, cutoff, tried), "purging a trash item failed"
+    )

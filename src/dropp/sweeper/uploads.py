@@ -15,8 +15,7 @@ from dropp.core.errors import DroppError
 from dropp.files import service as files_service
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.storage.s3 import Storage
-from dropp.sync import changes
-from dropp.sync.models import ChangeKind
+from dropp.sweeper.one_by_one import one_by_one
 from dropp.uploads import service as uploads_service
 
 logger = logging.getLogger(__name__)
@@ -160,14 +159,7 @@ async def _remove_placeholder(
             if node.trashed_at is None:
                 # Listings showed it (as `expired` or `failed`); the feed says it is gone, as
                 # it says for a file going to the trash.
-                await changes.record(
-                    session,
-                    user_id=node.owner_id,
-                    node_id=node.id,
-                    change=ChangeKind.DELETED,
-                    node_kind=node.kind,
-                    path=await files_service.node_path(session, node),
-                )
+                await files_service.announce_deletion(session, node)
             file_id, owner_id = node.id, node.owner_id
             keys = await files_service.delete_file(session, node)
         logger.info(
@@ -185,17 +177,11 @@ async def remove_placeholders(
     """Remove every file whose uploads all ended (expired, failed) before `cutoff` without one
     completing: it has nothing to download and nothing can complete it. Returns (removed,
     errors). A late `complete` within the grace still gets its upload's own answer."""
-    removed = errors = 0
     tried: set[UUID] = set()
-    while True:
-        try:
-            if not await _remove_placeholder(sessionmaker, storage, cutoff, tried):
-                return removed, errors
-        except Exception:
-            logger.exception("sweeper: removing a file without bytes failed; retried next sweep")
-            errors += 1
-            continue
-        removed += 1
+    return await one_by_one(
+        lambda: _remove_placeholder(sessionmaker, storage, cutoff, tried),
+        "removing a file without bytes failed",
+    )
 
 
 async def reconcile_expired_uploads(
