@@ -11,10 +11,16 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from dropp.core import migrations
 from dropp.core.config import Settings
+from dropp.core.db import create_sessionmaker
 from dropp.embedded.stack import prepare_bucket, run_embedded_stack
 from dropp.main import create_app
 from dropp.storage.s3 import Storage, open_storage
@@ -121,6 +127,12 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     created = create_async_engine(settings.async_database_url)
     yield created
     await created.dispose()
+
+
+@pytest.fixture
+def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Sessions as the app's own code gets them, for what tests call directly (the sweeper)."""
+    return create_sessionmaker(engine)
 
 
 @pytest.fixture

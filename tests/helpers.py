@@ -1,12 +1,22 @@
-"""Plain async factories: accounts, uploads, and the storage side a desktop client talks to."""
+"""Plain factories: accounts, uploads, the storage side a desktop client talks to, and
+servers on loopback for tests that need real sockets."""
 
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 import httpx
+import uvicorn
+from aiosmtpd.controller import Controller
+from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dropp.embedded.seaweedfs import free_port
 
 PASSWORD = "correct horse battery"
 
@@ -104,6 +114,19 @@ async def owned_nodes(engine: AsyncEngine, user_id: str) -> int:
         count = await connection.scalar(
             text("SELECT count(*) FROM node WHERE owner_id = :owner"), {"owner": UUID(user_id)}
         )
+    return int(count or 0)
+
+
+async def owned_revisions(engine: AsyncEngine, user_id: str, state: str | None = None) -> int:
+    """Revisions of the account's files, only those in `state` if given, from the database."""
+    query = (
+        "SELECT count(*) FROM file_revision r JOIN node n ON n.id = r.node_id "
+        "WHERE n.owner_id = :owner"
+    )
+    if state is not None:
+        query += " AND r.state = :state"
+    async with engine.connect() as connection:
+        count = await connection.scalar(text(query), {"owner": UUID(user_id), "state": state})
     return int(count or 0)
 
 
@@ -211,3 +234,44 @@ async def part_urls(
 async def put_part(web: httpx.AsyncClient, part: dict[str, Any], data: bytes) -> httpx.Response:
     """PUT one part to its presigned URL with exactly the headers Dropp gave for it."""
     return await web.put(part["url"], content=data, headers=part["headers"])
+
+
+# --- servers on loopback ------------------------------------------------------------------
+
+
+@contextmanager
+def serve_in_thread(app: FastAPI, port: int, *, name: str) -> Iterator[str]:
+    """uvicorn serving `app` on 127.0.0.1:`port`, in a thread with its own event loop;
+    yields its URL. For clients that must speak real HTTP: a browser, a fuzzer sending bytes
+    no Python client would, a test timing what goes over the socket. The port is the
+    caller's, since settings such as PUBLIC_URL name it before the app exists."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"{name}: uvicorn did not start on port {port}")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@contextmanager
+def smtp_server(handler: object) -> Iterator[int]:
+    """An SMTP server on a free loopback port handing every message it accepts to `handler`
+    (an aiosmtpd handler, such as tests.auth.conftest.Inbox); yields the port."""
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()

@@ -7,7 +7,6 @@ them fails the test.
 """
 
 import asyncio
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,8 +15,6 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-import uvicorn
-from aiosmtpd.controller import Controller
 from playwright.async_api import (
     Browser,
     BrowserContext,
@@ -35,6 +32,7 @@ from dropp.embedded.seaweedfs import free_port
 from dropp.main import create_app
 from tests.auth.conftest import Inbox
 from tests.conftest import TABLES
+from tests.helpers import serve_in_thread, smtp_server
 from tests.oauth.conftest import DEEP_LINK, LOOPBACK, provider_url, sign_in_settings
 
 __all__ = ["provider_url"]  # the session's OpenID provider, shared with tests/oauth
@@ -62,36 +60,6 @@ document.addEventListener("securitypolicyviolation", (event) => {
 """
 
 
-class LiveServer:
-    """uvicorn serving `create_app(settings)` on 127.0.0.1, in a thread with its own loop."""
-
-    def __init__(self, settings: Settings, port: int) -> None:
-        config = uvicorn.Config(
-            create_app(settings),
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, name="dropp-live", daemon=True)
-
-    def __enter__(self) -> "LiveServer":
-        self.thread.start()
-        for _ in range(600):
-            if self.server.started:
-                return self
-            if not self.thread.is_alive():
-                break
-            threading.Event().wait(0.05)
-        raise RuntimeError("the live Dropp server did not start")
-
-    def __exit__(self, *_: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=30)
-
-
 @dataclass(frozen=True)
 class Live:
     """The running server and what it talks to."""
@@ -105,13 +73,8 @@ class Live:
 @pytest.fixture(scope="session")
 def session_inbox() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
+    with smtp_server(inbox) as port:
         yield inbox, port
-    finally:
-        controller.stop()
 
 
 @pytest.fixture(scope="session")
@@ -131,7 +94,7 @@ def live(settings: Settings, provider_url: str, session_inbox: tuple[Inbox, int]
             smtp_security="none",
         )
     )
-    with LiveServer(live_settings, port):
+    with serve_in_thread(create_app(live_settings), port, name="dropp-live"):
         yield Live(url, live_settings, provider_url, inbox)
 
 

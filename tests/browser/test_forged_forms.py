@@ -8,6 +8,7 @@ only the origin rule stands in its way.
 """
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from urllib.parse import urlencode
 
 import httpx
@@ -43,27 +44,39 @@ def hostile() -> Iterator[HostileSite]:
         yield site
 
 
+@dataclass(frozen=True)
+class Forgery:
+    """The hostile site's page for this test's origin (`host`, `no_referrer`)."""
+
+    browsing: Browsing
+    hostile: HostileSite
+    host: str
+    no_referrer: bool
+
+    async def post(self, path: str, fields: dict[str, str]) -> None:
+        """Open a page of the hostile site that posts `fields` to Dropp's `path` at once, and
+        wait for Dropp's answer."""
+        self.browsing.watch.expected.append("status of 403")
+        forged = self.hostile.forged_form(
+            self.browsing.url(path), fields, host=self.host, no_referrer=self.no_referrer
+        )
+        await self.browsing.page.goto(forged)
+        await self.browsing.page.wait_for_url(self.browsing.url(path))
+
+
+@pytest.fixture
+def forgery(browsing: Browsing, hostile: HostileSite, host: str, no_referrer: bool) -> Forgery:
+    return Forgery(browsing, hostile, host, no_referrer)
+
+
 @ORIGINS
 async def test_a_forged_password_sign_in_is_refused(
-    browsing: Browsing,
-    api: httpx.AsyncClient,
-    engine: AsyncEngine,
-    hostile: HostileSite,
-    host: str,
-    no_referrer: bool,
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, forgery: Forgery
 ) -> None:
     await register_account(api, "victim@example.com", engine=engine)
-    browsing.watch.expected.append("status of 403")
-    forged = hostile.forged_form(
-        browsing.url("/login/"),
-        {"email": "victim@example.com", "password": PASSWORD},
-        host=host,
-        no_referrer=no_referrer,
-    )
 
-    await browsing.page.goto(forged)
+    await forgery.post("/login/", {"email": "victim@example.com", "password": PASSWORD})
 
-    await browsing.page.wait_for_url(browsing.url("/login/"))
     await expect_heading(browsing.page, "Sign-in refused")
     cookies = await browsing.context.cookies(browsing.live.url)
     assert "dropp_session" not in {cookie["name"] for cookie in cookies}
@@ -71,12 +84,7 @@ async def test_a_forged_password_sign_in_is_refused(
 
 @SAME_SITE
 async def test_a_forged_device_approval_is_refused(
-    browsing: Browsing,
-    api: httpx.AsyncClient,
-    engine: AsyncEngine,
-    hostile: HostileSite,
-    host: str,
-    no_referrer: bool,
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, forgery: Forgery
 ) -> None:
     await register_account(api, "victim@example.com", engine=engine)
     page = browsing.page
@@ -84,17 +92,12 @@ async def test_a_forged_device_approval_is_refused(
     await sign_in_with_password(page, "victim@example.com")
     device = await start_device(api)
     token = csrf_token(browsing.live.settings, "device", await session_cookie(page))
-    browsing.watch.expected.append("status of 403")
-    forged = hostile.forged_form(
-        browsing.url("/auth/device/verify"),
+
+    await forgery.post(
+        "/auth/device/verify",
         {"user_code": device["user_code"], "action": "approve", "csrf": token},
-        host=host,
-        no_referrer=no_referrer,
     )
 
-    await page.goto(forged)
-
-    await page.wait_for_url(browsing.url("/auth/device/verify"))
     await expect_heading(page, "Refused")
     answer = await poll(api, device)
     assert answer.json()["error"] == "authorization_pending", answer.text
@@ -102,7 +105,7 @@ async def test_a_forged_device_approval_is_refused(
 
 @SAME_SITE
 async def test_a_forged_sign_in_confirmation_is_refused(
-    browsing: Browsing, hostile: HostileSite, host: str, no_referrer: bool
+    browsing: Browsing, forgery: Forgery
 ) -> None:
     """A page that learnt a waiting sign-in's fields (and the browser's cookie goes along)
     still cannot confirm it for the person."""
@@ -116,15 +119,7 @@ async def test_a_forged_sign_in_confirmation_is_refused(
         name: await page.locator(f'input[name="{name}"]').get_attribute("value") or ""
         for name in ("sign_in", "csrf")
     }
-    browsing.watch.expected.append("status of 403")
-    forged = hostile.forged_form(
-        browsing.url("/auth/google/confirm"),
-        {**fields, "action": "allow"},
-        host=host,
-        no_referrer=no_referrer,
-    )
 
-    await page.goto(forged)
+    await forgery.post("/auth/google/confirm", {**fields, "action": "allow"})
 
-    await page.wait_for_url(browsing.url("/auth/google/confirm"))
     await expect_heading(page, "Sign-in refused")

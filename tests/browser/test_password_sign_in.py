@@ -5,7 +5,8 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.browser.conftest import Browsing, assert_accessible
-from tests.helpers import PASSWORD, register_account
+from tests.browser.flows import sign_in_with_password
+from tests.helpers import register_account
 
 
 async def test_password_sign_in_and_sign_out(
@@ -16,10 +17,7 @@ async def test_password_sign_in_and_sign_out(
 
     await page.goto(browsing.url("/login/"))
     await assert_accessible(page)
-    await page.get_by_label("Email").fill("ada@example.com")
-    await page.get_by_label("Password").fill(PASSWORD)
-    async with page.expect_navigation():
-        await page.get_by_role("button", name="Sign in", exact=True).click()
+    await sign_in_with_password(page, "ada@example.com")
 
     await expect(page.get_by_text("ada@example.com")).to_be_visible()
     await assert_accessible(page)

@@ -1,12 +1,10 @@
 """Dropp on a real loopback port for the contract tests, with a member and an admin."""
 
-import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -15,7 +13,7 @@ from dropp.embedded.seaweedfs import free_port
 from dropp.main import create_app
 from dropp.roles.policy import ADMIN
 from tests.conftest import TABLES
-from tests.helpers import Account, register_account
+from tests.helpers import Account, register_account, serve_in_thread
 from tests.oauth.conftest import provider_url, sign_in_settings
 
 __all__ = ["provider_url"]  # the session's OpenID provider, shared with tests/oauth
@@ -50,20 +48,8 @@ def contract_url(settings: Settings, provider_url: str) -> Iterator[str]:
             update={"longpoll_max_seconds": 2, "max_request_body_bytes": 64 * 1024 * 1024}
         )
     )
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="dropp-contract", daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started or not thread.is_alive():
-            break
-        threading.Event().wait(0.05)
-    assert server.started, "the contract server did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with serve_in_thread(app, port, name="dropp-contract") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -2,46 +2,24 @@
 before they are read, while other requests go on."""
 
 import asyncio
-import threading
 from collections.abc import Iterator
 
 import pytest
-import uvicorn
 
 from dropp.core.config import Settings
+from dropp.embedded.seaweedfs import free_port
 from dropp.main import create_app
-from tests.helpers import MIB
+from tests.helpers import MIB, serve_in_thread
 
 BIG = 31 * 1000 * 1000
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 @pytest.fixture(scope="module")
 def server_port(settings: Settings) -> Iterator[int]:
     port = free_port()
     app = create_app(settings.model_copy(update={"max_request_body_bytes": MIB}))
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="dropp-body-limit", daemon=True)
-    thread.start()
-    for _ in range(600):
-        if server.started or not thread.is_alive():
-            break
-        threading.Event().wait(0.05)
-    assert server.started
-    try:
+    with serve_in_thread(app, port, name="dropp-body-limit"):
         yield port
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
 
 
 async def read_answer(reader: asyncio.StreamReader) -> tuple[int, bytes]:

@@ -79,4 +79,6 @@ def test_every_setting_is_documented() -> None:
     ]
 
     assert [name for name in names if f"{name}=" not in example] == []
-    assert [name for name in names if f"`{name}`" not in reference and f"`{name} " not in reference] == []
+    assert [
+        name for name in names if f"`{name}`" not in reference and f"`{name} " not in reference
+    ] == []

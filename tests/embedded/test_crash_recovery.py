@@ -2,13 +2,24 @@
 
 import json
 import signal
+from collections.abc import Iterator
 
 import httpx
 import psutil
+import pytest
 
 from tests.conftest import stack_dir
-from tests.embedded.test_serve import Server, _sign_in, _upload, _verify_from_log
-from tests.helpers import PASSWORD
+from tests.embedded.test_serve import Server, _signed_up, _upload
+
+
+@pytest.fixture
+def server() -> Iterator[Server]:
+    with stack_dir() as parent:
+        server = Server(parent / "crashed")
+        try:
+            yield server
+        finally:
+            server.kill_all()
 
 
 def _s3_port(server: Server) -> int:
@@ -21,71 +32,56 @@ def _orphans_gone(server: Server, timeout: float) -> list[psutil.Process]:
     return psutil.wait_procs(server.stack_processes(), timeout=timeout)[1]
 
 
-def test_sigkilled_twice_restarts_on_the_same_endpoint_and_leaves_nothing_running() -> None:
-    with stack_dir() as parent:
-        server = Server(parent / "crashed")
-        try:
-            server.start()
-            email = "crash@example.com"
-            registered = httpx.post(
-                f"{server.base_url}/auth/register", json={"email": email, "password": PASSWORD}
-            )
-            assert registered.status_code == 201
-            _verify_from_log(server)
-            headers = _sign_in(server.base_url, email)
-            file_id = _upload(server.base_url, headers, b"handed out before the crash")
-            signed = httpx.get(f"{server.base_url}/download/{file_id}", headers=headers)
-            url = signed.json()["url"]
-            port = _s3_port(server)
-
-            for _ in range(2):
-                server.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
-                server.process.wait()  # type: ignore[union-attr]
-                # SeaweedFS dies with Dropp; PostgreSQL, which pg_ctl detached, is stopped
-                # by its watchdog.
-                assert _orphans_gone(server, 20) == []
-                server.start()
-                assert _s3_port(server) == port
-            assert httpx.get(url).content == b"handed out before the crash"
-            cleaned = [line for line in server.log_tail().splitlines() if "unclean stop" in line]
-            assert cleaned, server.log_tail()
-
-            assert server.stop() in (0, 128 + signal.SIGTERM)
-            assert _orphans_gone(server, 20) == []
-        finally:
-            server.kill()
-            for leftover in server.stack_processes():
-                leftover.kill()
+def _assert_stops_cleanly(server: Server) -> None:
+    assert server.stop() in (0, 128 + signal.SIGTERM)
+    assert _orphans_gone(server, 20) == []
 
 
-def test_a_postgres_left_running_by_a_crash_is_stopped_on_the_next_start() -> None:
-    with stack_dir() as parent:
-        server = Server(parent / "orphaned")
-        try:
-            server.start()
-            assert server.process is not None
-            dropp = psutil.Process(server.process.pid)
-            # The OOM killer or `kill -9` of every Dropp process: the watchdog goes too, and
-            # the postmaster pg_ctl detached keeps running.
-            for child in dropp.children():
-                if child.cmdline()[1:2] == ["-c"]:
-                    child.kill()
-            server.process.kill()
-            server.process.wait()
-            postmaster = int(
-                (server.data_dir / "postgres" / "postmaster.pid").read_text().split()[0]
-            )
-            assert psutil.pid_exists(postmaster)
+def test_sigkilled_twice_restarts_on_the_same_endpoint_and_leaves_nothing_running(
+    server: Server,
+) -> None:
+    server.start()
+    headers = _signed_up(server, "crash@example.com")
+    file_id = _upload(server.base_url, headers, b"handed out before the crash")
+    signed = httpx.get(f"{server.base_url}/download/{file_id}", headers=headers)
+    url = signed.json()["url"]
+    port = _s3_port(server)
 
-            server.start()
+    for _ in range(2):
+        server.process.send_signal(signal.SIGKILL)  # type: ignore[union-attr]
+        server.process.wait()  # type: ignore[union-attr]
+        # SeaweedFS dies with Dropp; PostgreSQL, which pg_ctl detached, is stopped by its
+        # watchdog.
+        assert _orphans_gone(server, 20) == []
+        server.start()
+        assert _s3_port(server) == port
+    assert httpx.get(url).content == b"handed out before the crash"
+    cleaned = [line for line in server.log_tail().splitlines() if "unclean stop" in line]
+    assert cleaned, server.log_tail()
 
-            assert not psutil.pid_exists(postmaster)
-            cleaned = [line for line in server.log_tail().splitlines() if "unclean stop" in line]
-            assert len(cleaned) == 1
-            assert f"stopped PostgreSQL (pid {postmaster})" in cleaned[0]
-            assert server.stop() in (0, 128 + signal.SIGTERM)
-            assert _orphans_gone(server, 20) == []
-        finally:
-            server.kill()
-            for leftover in server.stack_processes():
-                leftover.kill()
+    _assert_stops_cleanly(server)
+
+
+def test_a_postgres_left_running_by_a_crash_is_stopped_on_the_next_start(
+    server: Server,
+) -> None:
+    server.start()
+    assert server.process is not None
+    dropp = psutil.Process(server.process.pid)
+    # The OOM killer or `kill -9` of every Dropp process: the watchdog goes too, and the
+    # postmaster pg_ctl detached keeps running.
+    for child in dropp.children():
+        if child.cmdline()[1:2] == ["-c"]:
+            child.kill()
+    server.process.kill()
+    server.process.wait()
+    postmaster = int((server.data_dir / "postgres" / "postmaster.pid").read_text().split()[0])
+    assert psutil.pid_exists(postmaster)
+
+    server.start()
+
+    assert not psutil.pid_exists(postmaster)
+    cleaned = [line for line in server.log_tail().splitlines() if "unclean stop" in line]
+    assert len(cleaned) == 1
+    assert f"stopped PostgreSQL (pid {postmaster})" in cleaned[0]
+    _assert_stops_cleanly(server)

@@ -65,6 +65,12 @@ class Server:
             self.process.kill()
             self.process.wait()
 
+    def kill_all(self) -> None:
+        """The server and whatever of its stack still runs, as a failed test may leave them."""
+        self.kill()
+        for leftover in self.stack_processes():
+            leftover.kill()
+
     def stack_processes(self) -> list[psutil.Process]:
         """PostgreSQL and SeaweedFS processes working in this server's data dir."""
         found = []
@@ -81,9 +87,7 @@ def servers() -> Iterator[tuple[Server, Server]]:
         pair = (Server(parent / "first"), Server(parent / "second"))
         yield pair
         for server in pair:
-            server.kill()
-            for leftover in server.stack_processes():
-                leftover.kill()
+            server.kill_all()
 
 
 def _verify_from_log(server: Server) -> None:
@@ -101,6 +105,16 @@ def _sign_in(base_url: str, email: str) -> dict[str, str]:
     tokens = httpx.post(f"{base_url}/auth/login", json={"email": email, "password": PASSWORD})
     assert tokens.status_code == 200, tokens.text
     return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+
+
+def _signed_up(server: Server, email: str) -> dict[str, str]:
+    """Register, verify as a person does, sign in: the headers of the new account."""
+    registered = httpx.post(
+        f"{server.base_url}/auth/register", json={"email": email, "password": PASSWORD}
+    )
+    assert registered.status_code == 201, registered.text
+    _verify_from_log(server)
+    return _sign_in(server.base_url, email)
 
 
 def _upload(base_url: str, headers: dict[str, str], data: bytes) -> str:
@@ -128,12 +142,7 @@ def test_two_servers_run_side_by_side_stop_cleanly_and_keep_data(
     first.start()
     second.start()
     email = "keeper@example.com"
-    registered = httpx.post(
-        f"{first.base_url}/auth/register", json={"email": email, "password": PASSWORD}
-    )
-    assert registered.status_code == 201
-    _verify_from_log(first)
-    file_id = _upload(first.base_url, _sign_in(first.base_url, email), b"survives restarts")
+    file_id = _upload(first.base_url, _signed_up(first, email), b"survives restarts")
     assert first.stack_processes(), "the embedded stack should run in the data dir"
 
     exit_code = first.stop()

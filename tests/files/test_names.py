@@ -2,8 +2,9 @@
 refused at every entry point with a code naming the rule, and names differing only by case
 are one name within a folder, whose first spelling is kept."""
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 
 import httpx
 import pytest
@@ -162,38 +163,48 @@ async def test_share_editors_cannot_upload_them(
     assert await children(client, alice, "/projects") == []
 
 
-async def test_the_setting_allows_only_the_windows_rules(
+@dataclass(frozen=True)
+class Lenient:
+    """A server that allows names Windows cannot hold, and an account on it."""
+
+    api: httpx.AsyncClient
+    carol: Account
+
+
+@pytest.fixture
+async def lenient(
     app_with: AppWith, engine: AsyncEngine, client: httpx.AsyncClient
-) -> None:
-    # `client` empties the tables after the test, for the rows the other app made too.
+) -> AsyncIterator[Lenient]:
+    # Asks for `client`, which empties the tables after the test, for this app's rows too.
     async with (
         app_with(allow_windows_incompatible_names=True) as app,
-        api_client(app) as lenient,
+        api_client(app) as api,
     ):
-        carol = await verified_account(lenient, engine, "carol@example.com")
-        for name in WINDOWS_ONLY:
-            await start_upload(lenient, carol, name, size=1)
-        folder = await lenient.post("/folders", json={"path": "/NUL"}, headers=carol.headers)
-        invisible = await lenient.post(
-            "/upload/", json={"filename": "a\u200bb", "size": 1}, headers=carol.headers
-        )
+        carol = await verified_account(api, engine, "carol@example.com")
+        yield Lenient(api, carol)
 
-        assert folder.status_code == 201, folder.text
-        assert_problem(invisible, 422, "name_invisible_character")
-        assert sorted(await children(lenient, carol, "/")) == sorted([*WINDOWS_ONLY, "NUL"])
+
+async def test_the_setting_allows_only_the_windows_rules(lenient: Lenient) -> None:
+    api, carol = lenient.api, lenient.carol
+    for name in WINDOWS_ONLY:
+        await start_upload(api, carol, name, size=1)
+    folder = await api.post("/folders", json={"path": "/NUL"}, headers=carol.headers)
+    invisible = await api.post(
+        "/upload/", json={"filename": "a\u200bb", "size": 1}, headers=carol.headers
+    )
+
+    assert folder.status_code == 201, folder.text
+    assert_problem(invisible, 422, "name_invisible_character")
+    assert sorted(await children(api, carol, "/")) == sorted([*WINDOWS_ONLY, "NUL"])
 
 
 async def test_a_folder_named_before_the_rules_can_still_be_listed(
-    app_with: AppWith, engine: AsyncEngine, client: httpx.AsyncClient
+    lenient: Lenient, client: httpx.AsyncClient
 ) -> None:
     # As if made by an earlier version: a lenient server creates it, a strict one lists it.
-    async with (
-        app_with(allow_windows_incompatible_names=True) as app,
-        api_client(app) as lenient,
-    ):
-        carol = await verified_account(lenient, engine, "carol@example.com")
-        await lenient.post("/folders", json={"path": "/NUL"}, headers=carol.headers)
-        await start_upload(lenient, carol, "inside.txt", size=1, folder="/NUL")
+    carol = lenient.carol
+    await lenient.api.post("/folders", json={"path": "/NUL"}, headers=carol.headers)
+    await start_upload(lenient.api, carol, "inside.txt", size=1, folder="/NUL")
 
     listed = await client.get("/folders", params={"path": "/NUL"}, headers=carol.headers)
 

@@ -5,12 +5,10 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
-from dropp.core.db import create_sessionmaker
 from dropp.storage.s3 import Storage
 from dropp.sweeper.service import sweep
 from tests.helpers import (
@@ -22,11 +20,6 @@ from tests.helpers import (
 )
 
 VERSIONS = [b"first draft", b"second draft, longer", b"third and final draft!"]
-
-
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
 
 
 async def three_revisions(

@@ -4,12 +4,10 @@ from typing import Any
 from uuid import UUID
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
-from dropp.core.db import create_sessionmaker
 from dropp.files import tree
 from dropp.files.models import NodeKind
 from dropp.storage.s3 import Storage
@@ -302,11 +300,6 @@ async def test_purging_one_trash_item(
     assert_problem(not_trashed, 404, "not_in_trash")
     again = await client.delete(f"/trash/{gone['file_id']}", headers=alice.headers)
     assert_problem(again, 404, "not_in_trash")
-
-
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
 
 
 async def test_the_sweeper_purges_trash_past_retention(

@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import Account, assert_problem
+from tests.helpers import Account, assert_problem, owned_revisions
 
 
 async def init(
@@ -19,18 +19,6 @@ async def init(
     )
 
 
-async def revisions(engine: AsyncEngine, account: Account) -> int:
-    async with engine.connect() as connection:
-        count = await connection.scalar(
-            text(
-                "SELECT count(*) FROM file_revision r JOIN node n ON n.id = r.node_id "
-                "WHERE n.owner_id = :owner"
-            ),
-            {"owner": UUID(account.user_id)},
-        )
-    return int(count or 0)
-
-
 async def test_a_retry_with_the_same_key_returns_the_same_upload(
     client: httpx.AsyncClient, engine: AsyncEngine, alice: Account
 ) -> None:
@@ -41,7 +29,7 @@ async def test_a_retry_with_the_same_key_returns_the_same_upload(
     assert retry.json() == first.json()
     assert retry.headers["idempotent-replayed"] == "true"
     assert "idempotent-replayed" not in first.headers
-    assert await revisions(engine, alice) == 1
+    assert await owned_revisions(engine, alice.user_id) == 1
 
 
 async def test_the_same_key_with_another_body_is_refused(
@@ -52,7 +40,7 @@ async def test_the_same_key_with_another_body_is_refused(
 
     assert first.status_code == 201
     assert_problem(other, 422, "idempotency_key_reused")
-    assert await revisions(engine, alice) == 1
+    assert await owned_revisions(engine, alice.user_id) == 1
 
 
 async def test_concurrent_first_requests_start_one_upload(
@@ -67,7 +55,7 @@ async def test_concurrent_first_requests_start_one_upload(
     for answer in answers:
         if answer.status_code != 201:
             assert_problem(answer, 409, "idempotency_key_in_flight")
-    assert await revisions(engine, alice) == 1
+    assert await owned_revisions(engine, alice.user_id) == 1
 
 
 async def test_keys_are_per_user(
@@ -78,7 +66,11 @@ async def test_keys_are_per_user(
 
     assert for_alice.status_code == for_bob.status_code == 201
     assert for_alice.json()["upload_id"] != for_bob.json()["upload_id"]
-    assert await revisions(engine, alice) == await revisions(engine, bob) == 1
+    assert (
+        await owned_revisions(engine, alice.user_id)
+        == await owned_revisions(engine, bob.user_id)
+        == 1
+    )
 
 
 async def test_an_invalid_key_is_refused_and_stores_nothing(
@@ -86,7 +78,7 @@ async def test_an_invalid_key_is_refused_and_stores_nothing(
 ) -> None:
     for key in ("", "k" * 256, "tab\tin-key"):
         assert_problem(await init(client, alice, key), 400, "invalid_idempotency_key")
-    assert await revisions(engine, alice) == 0
+    assert await owned_revisions(engine, alice.user_id) == 0
 
 
 async def test_a_refused_request_frees_its_key_for_a_corrected_retry(
@@ -100,7 +92,7 @@ async def test_a_refused_request_frees_its_key_for_a_corrected_retry(
     assert_problem(invalid, 422, "validation_error")
     assert_problem(too_large, 429, "too_many_pending_uploads")
     assert corrected.status_code == 201
-    assert await revisions(engine, alice) == 1
+    assert await owned_revisions(engine, alice.user_id) == 1
 
 
 async def test_a_first_request_in_flight_answers_409(
@@ -143,7 +135,7 @@ async def test_an_abandoned_claim_is_taken_over(
 
     assert taken.status_code == replayed.status_code == 201
     assert replayed.json() == taken.json()
-    assert await revisions(engine, alice) == 1
+    assert await owned_revisions(engine, alice.user_id) == 1
 
 
 async def test_an_expired_key_may_be_used_again(
@@ -159,7 +151,7 @@ async def test_an_expired_key_may_be_used_again(
 
     assert first.status_code == second.status_code == 201
     assert second.json()["upload_id"] != first.json()["upload_id"]
-    assert await revisions(engine, alice) == 2
+    assert await owned_revisions(engine, alice.user_id) == 2
 
 
 async def test_without_a_key_every_request_starts_an_upload(
@@ -170,4 +162,4 @@ async def test_without_a_key_every_request_starts_an_upload(
             "/upload/", json={"filename": "a.txt", "size": 1}, headers=alice.headers
         )
         assert answer.status_code == 201
-    assert await revisions(engine, alice) == 2
+    assert await owned_revisions(engine, alice.user_id) == 2

@@ -2,22 +2,22 @@
 
 import os
 import signal
-import socket
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
-import uvicorn
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from dropp.core import migrations
 from dropp.core.config import Settings
+from dropp.embedded.seaweedfs import free_port
 from dropp.embedded.stack import prepare_bucket, run_embedded_stack
 from dropp.main import create_app
 from tests.conftest import isolated_settings, stack_dir
+from tests.helpers import Account, register_account, serve_in_thread
 
 # Small bounds, so an outage answers within about two seconds and the tests stay short.
 OUTAGE_SETTINGS = {
@@ -80,12 +80,16 @@ class OutageStack:
         postmaster = self.postmaster()
         return [postmaster, *postmaster.children(recursive=True)]
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+    def restore(self) -> None:
+        """Whatever a failed test left frozen or stopped must run again to stop cleanly."""
+        for process in psutil.process_iter():
+            try:
+                if process.status() == psutil.STATUS_STOPPED and process.pid != os.getpid():
+                    process.send_signal(signal.SIGCONT)
+            except psutil.Error:
+                continue
+        if not (self.pgdata / "postmaster.pid").exists():
+            self.start_postgres()
 
 
 @pytest.fixture(scope="module")
@@ -98,30 +102,19 @@ def outage_stack() -> Iterator[OutageStack]:
     ):
         migrations.upgrade(running)
         prepare_bucket(running)
-        port = _free_port()
-        config = uvicorn.Config(
-            create_app(running), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, name="outage-server", daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 30
-        while not server.started:
-            assert time.monotonic() < deadline, "the server did not start"
-            assert thread.is_alive(), "the server stopped at start"
-            time.sleep(0.05)
-        stack = OutageStack(running, f"http://127.0.0.1:{port}")
-        try:
-            yield stack
-        finally:
-            # Whatever a failed test left frozen or stopped must run again to stop cleanly.
-            for process in psutil.process_iter():
-                try:
-                    if process.status() == psutil.STATUS_STOPPED and process.pid != os.getpid():
-                        process.send_signal(signal.SIGCONT)
-                except psutil.Error:
-                    continue
-            if not (stack.pgdata / "postmaster.pid").exists():
-                stack.start_postgres()
-            server.should_exit = True
-            thread.join(30)
+        port = free_port()
+        with serve_in_thread(create_app(running), port, name="outage-server") as url:
+            stack = OutageStack(running, url)
+            try:
+                yield stack
+            finally:
+                stack.restore()
+
+
+@pytest.fixture(scope="module")
+async def account(outage_stack: OutageStack) -> AsyncIterator[Account]:
+    """A verified member of the module's stack (each module has a stack of its own)."""
+    engine = create_async_engine(outage_stack.settings.async_database_url)
+    async with httpx.AsyncClient(base_url=outage_stack.base_url, timeout=30) as client:
+        yield await register_account(client, "outage@example.com", engine=engine)
+    await engine.dispose()

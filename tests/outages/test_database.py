@@ -2,27 +2,18 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.helpers import Account, register_account
+from tests.helpers import Account
 from tests.outages.conftest import OutageStack
 from tests.outages.load import Load, run_load, until_ok
 from tests.sync.feed import drain
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-
-@pytest.fixture(scope="module")
-async def account(outage_stack: OutageStack) -> AsyncIterator[Account]:
-    engine = create_async_engine(outage_stack.settings.async_database_url)
-    async with httpx.AsyncClient(base_url=outage_stack.base_url, timeout=30) as client:
-        yield await register_account(client, "outage@example.com", engine=engine)
-    await engine.dispose()
 
 
 def assert_answered_as_unavailable(load: Load) -> None:

@@ -2,27 +2,17 @@
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from tests.helpers import Account, post_form, register_account, start_upload
+from tests.helpers import Account, post_form, start_upload
 from tests.outages.conftest import OUTAGE_SETTINGS, OutageStack
 from tests.outages.load import run_load, until_ok
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 WORKERS = 6
-
-
-@pytest.fixture(scope="module")
-async def account(outage_stack: OutageStack) -> AsyncIterator[Account]:
-    engine = create_async_engine(outage_stack.settings.async_database_url)
-    async with httpx.AsyncClient(base_url=outage_stack.base_url, timeout=30) as client:
-        yield await register_account(client, "storage-outage@example.com", engine=engine)
-    await engine.dispose()
 
 
 async def test_frozen_storage_answers_503_fast_and_listing_keeps_working(

@@ -3,36 +3,14 @@
 from uuid import UUID
 
 import httpx
-import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
-from dropp.core.db import create_sessionmaker
 from dropp.storage.s3 import Storage
 from dropp.sweeper.service import sweep
 from tests.helpers import Account, start_upload, upload_file
-
-
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
-
-
-@pytest.fixture
-def now_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"sweep_grace_seconds": 0})
-
-
-async def end_window(engine: AsyncEngine, upload_id: str) -> None:
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE file_revision SET upload_expires_at = now() - interval '1 second' "
-                "WHERE id = :id"
-            ),
-            {"id": UUID(upload_id)},
-        )
+from tests.sweeper.conftest import end_window
 
 
 async def feed_of(engine: AsyncEngine, file_id: str) -> list[str]:

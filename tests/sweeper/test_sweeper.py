@@ -11,7 +11,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropp import cli
 from dropp.core.config import Settings
-from dropp.core.db import create_sessionmaker
 from dropp.storage.s3 import Storage
 from dropp.sweeper.service import sweep
 from dropp.sweeper.summary import SweepSummary
@@ -25,35 +24,13 @@ from tests.helpers import (
     start_upload,
     upload_file,
 )
-
-
-@pytest.fixture
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return create_sessionmaker(engine)
-
-
-@pytest.fixture
-def now_settings(settings: Settings) -> Settings:
-    """No grace: anything past its window is the sweeper's at once."""
-    return settings.model_copy(update={"sweep_grace_seconds": 0})
+from tests.sweeper.conftest import end_window
 
 
 async def run_sweep(
     sessionmaker: async_sessionmaker[AsyncSession], storage: Storage, settings: Settings
 ) -> SweepSummary:
     return await sweep(sessionmaker, storage, settings)
-
-
-async def end_window(engine: AsyncEngine, upload_id: str) -> None:
-    """Move the upload's window into the past, as if its form had expired."""
-    async with engine.begin() as connection:
-        await connection.execute(
-            text(
-                "UPDATE file_revision SET upload_expires_at = now() - interval '1 second' "
-                "WHERE id = :id"
-            ),
-            {"id": UUID(upload_id)},
-        )
 
 
 async def expire_file(engine: AsyncEngine, file_id: str) -> None:

@@ -166,7 +166,8 @@ async def test_bad_folder_is_refused_and_no_folder_created(
 
 
 @pytest.mark.parametrize(
-    "field, value", [("filename", "nul\x00.txt"), ("folder", "/a\x00b"), ("filename", "\ud800.txt")]
+    ("field", "value"),
+    [("filename", "nul\x00.txt"), ("folder", "/a\x00b"), ("filename", "\ud800.txt")],
 )
 async def test_text_postgresql_cannot_store_is_refused_at_the_edge(
     client: httpx.AsyncClient, engine: AsyncEngine, alice: Account, field: str, value: str

@@ -3,30 +3,16 @@ MAX_PENDING_BYTES, on every way an upload starts."""
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from uuid import UUID
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import api_client
 from tests.file_requests.flow import open_request, start_drop
-from tests.helpers import MIB, assert_problem, register_account
+from tests.helpers import MIB, assert_problem, owned_revisions, register_account
 
 AppWith = Callable[..., AbstractAsyncContextManager[FastAPI]]
-
-
-async def pending_rows(engine: AsyncEngine, owner_id: str) -> int:
-    async with engine.connect() as connection:
-        count = await connection.scalar(
-            text(
-                "SELECT count(*) FROM file_revision r JOIN node n ON n.id = r.node_id "
-                "WHERE n.owner_id = :owner AND r.state = 'pending'"
-            ),
-            {"owner": UUID(owner_id)},
-        )
-    return int(count or 0)
 
 
 async def test_pending_uploads_are_capped_per_account(
@@ -64,7 +50,7 @@ async def test_pending_uploads_are_capped_per_account(
     assert cancelled.status_code == 204
     assert after_cancel.status_code == 201, after_cancel.text
     # Refused inits left no pending row behind.
-    assert await pending_rows(engine, alice.user_id) == 3
+    assert await owned_revisions(engine, alice.user_id, "pending") == 3
 
 
 async def test_pending_bytes_are_capped_sizeless_forms_included(
@@ -112,4 +98,4 @@ async def test_file_request_uploads_count_against_the_owner(
     assert (own.status_code, dropped.status_code) == (201, 201)
     for refused in (*flooded, direct):
         assert_problem(refused, 429, "too_many_pending_uploads")
-    assert await pending_rows(engine, owner.user_id) == 2
+    assert await owned_revisions(engine, owner.user_id, "pending") == 2
