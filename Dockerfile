@@ -23,10 +23,11 @@ COPY pyproject.toml README.md ./
 COPY alembic/ alembic/
 COPY src/ src/
 # The cache mount keeps downloaded wheels between builds without putting them in the image.
+# The server extra is the API's packages (the base install is only the desktop client).
 # The redis extra lets RATE_LIMIT_STORAGE_URL point at Redis when several replicas run.
 # Without the embedded extra: the image runs against a PostgreSQL and an S3 of its own and
 # carries neither embedded PostgreSQL nor SeaweedFS.
-RUN --mount=type=cache,target=/root/.cache/pip pip install '.[redis]'
+RUN --mount=type=cache,target=/root/.cache/pip pip install '.[server,redis]'
 
 
 FROM ${PYTHON_IMAGE}

@@ -63,9 +63,23 @@ def test_the_image_installs_dropp_without_the_embedded_stack() -> None:
     def names(requirements: list[str]) -> set[str]:
         return {re.split(r"[<>=\[; ]", requirement)[0] for requirement in requirements}
 
+    extras = project["optional-dependencies"]
     assert names(project["dependencies"]) & embedded == set()
-    assert names(project["optional-dependencies"]["embedded"]) == embedded
-    assert "dropp[embedded]" in project["optional-dependencies"]["dev"]
+    assert names(extras["embedded"]) == embedded | {"dropp"}
+    assert "dropp[server]" in extras["embedded"]
+    assert "dropp[embedded]" in extras["dev"]
     installs = re.findall(r"pip install '([^']*)'", (ROOT / "Dockerfile").read_text())
     assert installs
     assert all("embedded" not in install for install in installs)
+    assert all("server" in install for install in installs)
+
+
+def test_a_desktop_install_carries_none_of_the_servers_packages() -> None:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=\[; ]", requirement)[0] for requirement in requirements}
+
+    server = names(project["optional-dependencies"]["server"])
+    assert {"fastapi", "sqlalchemy", "asyncpg", "aioboto3", "uvicorn"} <= server
+    assert names(project["dependencies"]) & server == set()

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from dropp import cli
+from dropp import server_commands
 from dropp.core.config import Settings
 from dropp.storage.s3 import Storage
 from dropp.sweeper.service import sweep
@@ -453,7 +453,7 @@ async def test_the_api_sweeps_in_the_background(
 def test_dropp_sweep_prints_what_it_did(
     settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cli.sweep(settings)
+    server_commands.sweep(settings)
 
     printed = capsys.readouterr().out
     assert printed.startswith("Sweep done: uploads completed: ")

@@ -1,0 +1,14 @@
+"""The client commands of `dropp`, registered on one Typer app."""
+
+import typer
+
+from dropp.client.cli.app import CLIENT_PANEL
+
+
+def register(app: typer.Typer) -> None:
+    """Add every client command to `app`, under the client panel of `dropp --help`."""
+    # Imported here so that `dropp serve` loads none of the client's modules it does not use.
+    from dropp.client.cli import account
+
+    for module in (account,):
+        module.register(app, CLIENT_PANEL)
