@@ -1,0 +1,122 @@
+"""Content hashes as the server states them, computed here in one read of the file.
+
+A file uploaded in one POST is `sha256:<hex>`; a multipart one is
+`sha256-parts-<part size>:<hex>`, the SHA-256 of its parts' SHA-256s with the part size the
+server's documented rule gives (8 MiB, doubled until the file fits in 10,000 parts). Which
+scheme a remote file carries depends on how it was uploaded, so a local file gets both, and
+two contents are the same when their sizes match and one of their hashes does.
+"""
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+MIB = 1024**2
+MIN_PART_SIZE = 8 * MIB
+MAX_PARTS = 10_000
+READ_SIZE = MIB
+
+
+def part_size_for(size: int) -> int:
+    """8 MiB doubled until `size` fits in 10,000 parts (the server's rule, docs/api.md)."""
+    part_size = MIN_PART_SIZE
+    while part_size * MAX_PARTS < size:
+        part_size *= 2
+    return part_size
+
+
+def part_count_for(size: int, part_size: int) -> int:
+    return max(1, -(-size // part_size))
+
+
+@dataclass(frozen=True)
+class Content:
+    """What a file holds, as far as sync compares: its size and its content hashes."""
+
+    size: int
+    hashes: frozenset[str]
+
+    def same(self, other: "Content | None") -> bool:
+        return other is not None and self.size == other.size and bool(self.hashes & other.hashes)
+
+    @property
+    def sha256(self) -> str | None:
+        """The whole file's SHA-256 in hex, when known (always, for a local file)."""
+        for value in self.hashes:
+            if value.startswith("sha256:"):
+                return value.removeprefix("sha256:")
+        return None
+
+    @classmethod
+    def remote(cls, size: int | None, content_hash: str | None) -> "Content":
+        """A remote file's content; one uploaded without a hash matches nothing."""
+        return cls(size or 0, frozenset({content_hash}) if content_hash else frozenset())
+
+
+@dataclass(frozen=True)
+class FileHash:
+    """One read of a file: its whole SHA-256 and each part's, for the part size its size
+    gives (what a multipart upload declares)."""
+
+    size: int
+    sha256: bytes
+    part_size: int
+    part_hashes: tuple[bytes, ...]
+
+    @property
+    def parts_hash(self) -> bytes:
+        return hashlib.sha256(b"".join(self.part_hashes)).digest()
+
+    @property
+    def content(self) -> Content:
+        return Content(
+            self.size,
+            frozenset(
+                {
+                    f"sha256:{self.sha256.hex()}",
+                    f"sha256-parts-{self.part_size}:{self.parts_hash.hex()}",
+                }
+            ),
+        )
+
+
+class FileChanged(Exception):
+    """The file changed while it was read: its hash describes no state it was ever in."""
+
+
+def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> FileHash:
+    """Hash a file in one pass; refuse the result if size or mtime moved meanwhile, so a
+    file being written is never taken for what it holds halfway."""
+    before = os.stat(path)
+    whole = hashlib.sha256()
+    part_size = part_size_for(before.st_size)
+    parts: list[bytes] = []
+    part = hashlib.sha256()
+    in_part = 0
+    total = 0
+    with open(path, "rb") as handle:
+        while chunk := handle.read(READ_SIZE):
+            whole.update(chunk)
+            total += len(chunk)
+            view = memoryview(chunk)
+            while view:
+                take = min(len(view), part_size - in_part)
+                part.update(view[:take])
+                in_part += take
+                view = view[take:]
+                if in_part == part_size:
+                    parts.append(part.digest())
+                    part = hashlib.sha256()
+                    in_part = 0
+            if progress is not None:
+                progress(len(chunk))
+    if in_part or not parts:
+        parts.append(part.digest())
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+        total != before.st_size
+    ):
+        raise FileChanged(f"{path} changed while it was read")
+    return FileHash(total, whole.digest(), part_size, tuple(parts))
