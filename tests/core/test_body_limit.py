@@ -95,3 +95,27 @@ async def test_a_chunked_body_is_cut_at_the_limit_while_others_are_served(
     assert b'"request_body_too_large"' in body
     # Cut near the limit, far from the 31 MB a client could send.
     assert sent < 8 * MIB
+
+
+async def test_a_client_that_sends_on_before_it_reads_still_gets_its_413(server_port: int) -> None:
+    """Many clients only read once they are done writing. Closing while their bytes still
+    come makes the kernel reset the connection, and a reset loses the 413 they never read."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server_port)
+    writer.write(
+        b"POST /auth/login HTTP/1.1\r\nHost: dropp.test\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
+    chunk = b"x" * (256 * 1024)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + 0.4
+    while loop.time() < until:
+        writer.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
+        await writer.drain()
+    writer.write(b"0\r\n\r\n")
+    await writer.drain()
+    async with asyncio.timeout(30):
+        status, body = await read_answer(reader)
+
+    writer.close()
+    assert status == 413
+    assert b'"request_body_too_large"' in body

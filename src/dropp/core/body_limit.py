@@ -28,16 +28,16 @@ def _refusal(limit: int) -> RequestBodyTooLarge:
     )
 
 
-# After refusing a streamed body, how long and how much more of it is read and dropped
-# before the connection closes. Closing on unread bytes makes the kernel send a reset, which
-# can destroy the 413 in the client's buffers before it reads it; reading on a little lets the
-# client see the answer and stop (what web servers call a lingering close).
+# After refusing a streamed body, the rest of it is read and dropped for a while before the
+# connection closes (what web servers call a lingering close). Closing on unread bytes makes
+# the kernel send a reset, which can destroy the 413 in the client's buffers before it reads
+# it. The bound is time, not bytes: on loopback a byte budget is spent in milliseconds, before
+# a busy client has looked at its socket. The linger ends early once the client goes quiet.
 _LINGER_SECONDS = 2.0
+_LINGER_IDLE_SECONDS = 0.5
 
 
-async def _answer_then_linger(
-    refusal: RequestBodyTooLarge, receive: Receive, send: Send, *, max_drain: int
-) -> None:
+async def _answer_then_linger(refusal: RequestBodyTooLarge, receive: Receive, send: Send) -> None:
     response = error_response(refusal)
     response.headers["Connection"] = "close"
     await send(
@@ -48,20 +48,13 @@ async def _answer_then_linger(
         }
     )
     await send({"type": "http.response.body", "body": response.body, "more_body": True})
-    drained = 0
     deadline = time.monotonic() + _LINGER_SECONDS
-    while drained <= max_drain:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            break
+    while (remaining := deadline - time.monotonic()) > 0:
         try:
-            message = await asyncio.wait_for(receive(), remaining)
+            message = await asyncio.wait_for(receive(), min(remaining, _LINGER_IDLE_SECONDS))
         except TimeoutError:
             break
-        if message["type"] != "http.request":
-            break
-        drained += len(message.get("body", b""))
-        if not message.get("more_body", False):
+        if message["type"] != "http.request" or not message.get("more_body", False):
             break
     await send({"type": "http.response.body", "body": b""})
 
@@ -122,6 +115,4 @@ class BodyLimitMiddleware:
             if not cut:
                 raise
         if cut and not started:
-            await _answer_then_linger(
-                _refusal(self.max_bytes), receive, send, max_drain=self.max_bytes
-            )
+            await _answer_then_linger(_refusal(self.max_bytes), receive, send)
