@@ -424,3 +424,21 @@ async def test_a_multipart_upload_has_days_while_each_part_url_lives_an_hour(
     url_life = datetime.fromisoformat(signed.json()["expires_at"]) - before
     assert timedelta(days=7) - timedelta(minutes=1) < window <= timedelta(days=7, minutes=1)
     assert timedelta(minutes=59) < url_life <= timedelta(hours=1, minutes=1)
+
+
+async def test_a_part_sent_twice_counts_once(
+    api: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account
+) -> None:
+    """A client that crashed re-sends parts whose first PUT was still landing; storage may
+    then list one part number twice, and only the newest is the part."""
+    data = os.urandom(THREE_PARTS)
+    started = await start_multipart(api, alice, "twice.bin", data, sha256=parts_hash_hex(data))
+    await send_parts(api, web, alice, started, data, [1, 2])
+    await send_parts(api, web, alice, started, data, [2, 3])
+
+    held = await api.get(f"/upload/{started['file_id']}/parts", headers=alice.headers)
+    done = await complete(api, alice, started["file_id"])
+
+    assert [p["part_number"] for p in held.json()["parts"]] == [1, 2, 3]
+    assert done.status_code == 200, done.text
+    assert (await download_bytes(api, web, alice, started["file_id"])).content == data

@@ -282,19 +282,24 @@ class Storage:
     async def list_parts(self, key: str, upload_id: str) -> list[StoredPart] | None:
         """The parts storage holds for this upload, by number; None once it is completed or
         aborted."""
-        parts: list[StoredPart] = []
+        # A part number sent twice is one part, the newest. SeaweedFS lists both sends (a
+        # client that crashed re-sends parts whose first PUT was still landing), and
+        # counting both would fail the upload's size check.
+        newest: dict[int, tuple[Any, StoredPart]] = {}
         paginator = self.client.get_paginator("list_parts")
         try:
             async for page in paginator.paginate(Bucket=self.bucket, Key=key, UploadId=upload_id):
-                parts.extend(
-                    StoredPart(p["PartNumber"], p["ETag"].strip('"'), p["Size"])
-                    for p in page.get("Parts", [])
-                )
+                for p in page.get("Parts", []):
+                    part = StoredPart(p["PartNumber"], p["ETag"].strip('"'), p["Size"])
+                    when = p.get("LastModified")
+                    seen = newest.get(part.part_number)
+                    if seen is None or when is None or seen[0] is None or when >= seen[0]:
+                        newest[part.part_number] = (when, part)
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") == NO_SUCH_UPLOAD:
                 return None
             raise StorageError(f"listing the parts of {key} failed: {error}") from error
-        return sorted(parts, key=lambda part: part.part_number)
+        return [newest[number][1] for number in sorted(newest)]
 
     async def complete_multipart(
         self, key: str, upload_id: str, parts: Sequence[PartToAssemble]
