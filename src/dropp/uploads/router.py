@@ -1,13 +1,17 @@
-from typing import Annotated
+import json
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Body, Query, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from dropp.auth.dependencies import CurrentPrincipal
 from dropp.auth.errors import InvalidToken
-from dropp.core.db import SessionDep
+from dropp.core.db import SessionDep, get_session
 from dropp.core.dependencies import SettingsDep
-from dropp.core.errors import NotAuthenticated, responses
+from dropp.core.errors import DroppError, NotAuthenticated, error_response, responses
 from dropp.files.errors import NameTaken, NotAFolder
 from dropp.files.revision_errors import RevisionConflict
 from dropp.files.schemas import FileRead
@@ -44,14 +48,23 @@ from dropp.uploads.errors import (
 )
 from dropp.uploads.pending import TooManyPendingUploads
 from dropp.uploads.schemas import (
+    BatchItemRefused,
+    ItemProblem,
     PartUrlsCreate,
     PartUrlsRead,
     StoredPartsRead,
+    UploadBatchComplete,
+    UploadBatchCompleted,
+    UploadBatchCompleteRead,
+    UploadBatchCreate,
+    UploadBatchRead,
+    UploadBatchStarted,
     UploadComplete,
     UploadCompleteRead,
     UploadCreate,
     UploadRead,
 )
+from dropp.uploads.service import Transaction
 
 router = APIRouter(
     prefix="/upload", tags=["uploads"], responses=responses(NotAuthenticated, InvalidToken)
@@ -112,6 +125,108 @@ async def start_upload(
         response.status_code = status.HTTP_200_OK
     await idempotency_service.record(session, idempotency, response.status_code or 201, answer)
     return answer
+
+
+async def item_transactions(request: Request) -> Transaction:
+    """Transactions for a batch's items, each exactly as a request's own session is."""
+    return lambda: asynccontextmanager(get_session)(request)
+
+
+ItemTransactions = Annotated[Transaction, Depends(item_transactions)]
+
+
+async def _refusal(request: Request, error: Exception) -> BatchItemRefused:
+    """What the single route answers for `error`, rendered as the app renders it there."""
+    if isinstance(error, ValidationError):
+        # As FastAPI reports a body's errors, under `body`, for the app's own handler.
+        located = [{**e, "loc": ("body", *e["loc"])} for e in error.errors(include_url=False)]
+        handler = request.app.exception_handlers[RequestValidationError]
+        response = await handler(request, RequestValidationError(located))
+    else:
+        assert isinstance(error, DroppError)
+        response = error_response(error)
+    problem: dict[str, Any] = json.loads(response.body)
+    return BatchItemRefused(status=response.status_code, error=ItemProblem(**problem))
+
+
+# Before /{file_id}/...: "batch" would otherwise be taken for a file id.
+@router.post(
+    "/batch",
+    responses=responses(InvalidIdempotencyKey, IdempotencyKeyReused, IdempotencyKeyInFlight),
+)
+async def start_uploads(
+    body: UploadBatchCreate,
+    principal: CurrentPrincipal,
+    idempotency: IdempotencyClaim,
+    transaction: ItemTransactions,
+    storage: StorageDep,
+    settings: SettingsDep,
+    request: Request,
+) -> UploadBatchRead:
+    """Start up to 100 uploads in one call: each item is the body of POST /upload/.
+
+    Each item is decided on its own, in its own transaction, by POST /upload/'s rules, and
+    answered in order: `{status: 201 | 200, upload}` with exactly what POST /upload/ answers,
+    or `{status, error}` with the problem it answers (a 422 for an item that is not a valid
+    body, 413 `quota_exceeded`, 403 `email_not_verified`, ...). A refused item stores
+    nothing and undoes no other. With an `Idempotency-Key`, a retry of the same batch gets
+    the first answer.
+    """
+    bodies: list[UploadCreate] = []
+    invalid: dict[int, BatchItemRefused] = {}
+    for index, item in enumerate(body.items):
+        if isinstance(item, UploadCreate):
+            bodies.append(item)
+            continue
+        try:
+            # Valid items were parsed as UploadCreate already: this one is refused, and the
+            # error says why as POST /upload/ would.
+            bodies.append(UploadCreate.model_validate(item))
+        except ValidationError as error:
+            invalid[index] = await _refusal(request, error)
+    answers = iter(await service.start_uploads(transaction, storage, settings, principal, bodies))
+    items: list[UploadBatchStarted | BatchItemRefused] = []
+    for index in range(len(body.items)):
+        if index in invalid:
+            items.append(invalid[index])
+            continue
+        answer = next(answers)
+        if isinstance(answer, UploadRead):
+            code = status.HTTP_200_OK if answer.status == "complete" else status.HTTP_201_CREATED
+            items.append(UploadBatchStarted(status=code, upload=answer))
+        else:
+            items.append(await _refusal(request, answer))
+    batch = UploadBatchRead(items=items)
+    if idempotency is not None:
+        async with transaction() as session:
+            await idempotency_service.record(session, idempotency, status.HTTP_200_OK, batch)
+    return batch
+
+
+@router.post("/batch/complete")
+async def complete_uploads(
+    body: UploadBatchComplete,
+    principal: CurrentPrincipal,
+    transaction: ItemTransactions,
+    storage: StorageDep,
+    request: Request,
+) -> UploadBatchCompleteRead:
+    """Complete up to 100 uploads in one call, each as POST /upload/{file_id}/complete would
+    without `parts` (a multipart upload is assembled from the parts storage holds).
+
+    Each item is decided on its own, in its own transaction, and answered in order:
+    `{status: 200, file}` with exactly what the single route answers, or `{status, error}`
+    with the problem it answers (404 `upload_not_found` for a file that is not yours, 409
+    `upload_incomplete` while storage holds no bytes, ...).
+    """
+    answers = await service.complete_uploads(transaction, storage, principal.user_id, body.items)
+    items: list[UploadBatchCompleted | BatchItemRefused] = [
+        UploadBatchCompleted(file=answer)
+        if isinstance(answer, FileRead)
+        else await _refusal(request, answer)
+        for answer in answers
+    ]
+    return UploadBatchCompleteRead(items=items)
 
 
 @router.post(

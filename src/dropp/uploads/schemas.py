@@ -1,7 +1,7 @@
 import re
 from datetime import datetime
 from functools import cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import (
@@ -15,6 +15,7 @@ from pydantic import (
 from pydantic.config import JsonDict
 
 from dropp.core.char_classes import CharSet, printable
+from dropp.core.errors import Problem
 from dropp.core.schemas import AS_WHOLE_NUMBER, RequestBody
 from dropp.files.conflicts import ConflictMode
 from dropp.files.name_schema import name_schema, path_schema
@@ -281,4 +282,78 @@ class UploadCompleteRead(FileRead):
         False,
         description="The file was moved to the trash while this upload was pending: the "
         "bytes are its newest revision there, and restoring the file brings them back.",
+    )
+
+
+# --- batches: many small files in a few round trips ---------------------------------------
+
+MAX_BATCH_ITEMS = 100
+
+# An item is taken as any JSON object and judged on its own, as POST /upload/ would judge it
+# as a body: one item the server refuses (a name it cannot store, a field it does not know)
+# gets that refusal in its place, and the other items go ahead. The schema names UploadCreate
+# first so the document shows what succeeds.
+BatchItem = Annotated[UploadCreate | dict[str, Any], Field(union_mode="left_to_right")]
+
+
+class UploadBatchCreate(RequestBody):
+    items: list[BatchItem] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="Each one the body of POST /upload/. An object that is not a valid one "
+        "gets the 422 POST /upload/ would answer in its place.",
+    )
+
+
+class UploadBatchCompleteItem(RequestBody):
+    file_id: UUID
+    upload_id: UUID | None = Field(
+        None, description="Which upload to complete; needed only while several are pending."
+    )
+
+
+class UploadBatchComplete(RequestBody):
+    items: list[UploadBatchCompleteItem] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="Uploads to complete, as POST /upload/{file_id}/complete would; a multipart "
+        "upload is assembled from the parts storage holds.",
+    )
+
+
+class ItemProblem(Problem):
+    """The RFC 9457 problem the single route would answer for this item, members and all."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class BatchItemRefused(BaseModel):
+    status: int = Field(ge=400, le=599, description="The single route's status for this item.")
+    error: ItemProblem
+
+
+class UploadBatchStarted(BaseModel):
+    status: Literal[200, 201] = Field(
+        description="201: started; 200: the file already holds these bytes (`upload.status` "
+        "is `complete`)."
+    )
+    upload: UploadRead
+
+
+class UploadBatchRead(BaseModel):
+    items: list[UploadBatchStarted | BatchItemRefused] = Field(
+        description="One answer per item, in the order asked."
+    )
+
+
+class UploadBatchCompleted(BaseModel):
+    status: Literal[200] = 200
+    # Each serialized as the model it is, as the single route answers: GET /files/{id}'s
+    # fields, and `conflict` and `in_trash` only for a conflicted copy or a trashed file.
+    file: FileRead | UploadCompleteRead
+
+
+class UploadBatchCompleteRead(BaseModel):
+    items: list[UploadBatchCompleted | BatchItemRefused] = Field(
+        description="One answer per item, in the order asked."
     )

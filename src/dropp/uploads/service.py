@@ -2,6 +2,8 @@
 storage reports. File bytes never pass through here."""
 
 import mimetypes
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
@@ -11,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.tokens import AccessClaims
 from dropp.core.config import Settings
+from dropp.core.errors import DroppError
 from dropp.files import conflicts, locks
 from dropp.files import expiry as file_expiry
 from dropp.files import service as files_service
@@ -42,6 +45,7 @@ from dropp.uploads.schemas import (
     MultipartPlan,
     PartRef,
     PresignedForm,
+    UploadBatchCompleteItem,
     UploadCompleteRead,
     UploadCreate,
     UploadRead,
@@ -449,6 +453,62 @@ async def cancel_upload(
         node = await session.get_one(Node, revision.node_id)
         keys += await files_service.delete_file(session, node)
     return Cleanup(keys=keys, multipart=aborts)
+
+
+# --- batches ---------------------------------------------------------------------------------
+
+# A transaction as a request's own session has it: committed at the end, or on an error
+# that persists its changes (a failed upload), else rolled back.
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
+
+
+async def start_uploads(
+    transaction: Transaction,
+    storage: Storage,
+    settings: Settings,
+    principal: AccessClaims,
+    bodies: Sequence[UploadCreate],
+) -> list[UploadRead | DroppError]:
+    """`start_upload` for each body in order, each in a transaction of its own: one refused
+    stores nothing and undoes none of the others. Each answer, or the error refusing it."""
+    answers: list[UploadRead | DroppError] = []
+    for body in bodies:
+        try:
+            async with transaction() as session:
+                answer = await start_upload(session, storage, settings, principal, body)
+        except DroppError as error:
+            answers.append(error)
+        else:
+            answers.append(answer)
+    return answers
+
+
+async def complete_uploads(
+    transaction: Transaction,
+    storage: Storage,
+    user_id: UUID,
+    items: Sequence[UploadBatchCompleteItem],
+) -> list[FileRead | DroppError]:
+    """`complete_upload` for each item in order (multipart ones from the parts storage holds),
+    each in a transaction of its own; each file as the caller sees it, or the error."""
+    answers: list[FileRead | DroppError] = []
+    for item in items:
+        try:
+            async with transaction() as session:
+                read = await complete_upload(
+                    session,
+                    storage,
+                    user_id,
+                    item.file_id,
+                    item.upload_id,
+                    release_for_storage=True,
+                )
+                answer = await as_seen_by(session, user_id, read)
+        except DroppError as error:
+            answers.append(error)
+        else:
+            answers.append(answer)
+    return answers
 
 
 def _size_mismatch(revision: FileRevision, found_size: int | None) -> UploadSizeMismatch:
