@@ -66,6 +66,9 @@ class Trees:
     base: Mapping[NodeId, BaseItem]
     local: Mapping[RelPath, LocalItem]
     remote: Mapping[NodeId, RemoteItem]
+    # Local paths the scan could not tell about (being written, unreadable, a folder it could
+    # not list): absent from `local`, yet not deleted. What is at or under them is left alone.
+    uncertain: frozenset[RelPath] = frozenset()
 
 
 # --- actions ------------------------------------------------------------------------------
