@@ -69,6 +69,8 @@ class Device:
             "DROPP_SERVER": self.server,
             # No keyring here (headless); the file store is what such a machine uses.
             "DROPP_CREDENTIALS": "file",
+            # The OS trash of this device (send2trash follows the XDG spec on Linux).
+            "XDG_DATA_HOME": str(self.home / "data"),
             "COLUMNS": "200",
             **self.env,
         }
