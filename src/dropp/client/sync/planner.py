@@ -871,11 +871,17 @@ class _Planner:
                 continue
             if self._park(side, pending, parked):
                 continue
+            tree = self._tree(side)
             for node_id in pending:
-                if not self._stopped(node_id):
-                    self._block(
-                        node_id, f"could not be placed on the {side.value} side: its name is held"
-                    )
+                if self._stopped(node_id):
+                    continue
+                target = self.target[node_id]
+                holder = tree.slot(target.parent, target.name)
+                if holder in self.frozen:
+                    reason = f"{tree.path(holder)!r}, which is skipped, holds its name"
+                else:
+                    reason = "what holds its name cannot move out of the way"
+                self._block(node_id, f"not placed on the {side.value} side: {reason}")
             return
 
     def _block(self, node_id: NodeId, reason: str) -> None:
