@@ -6,7 +6,6 @@ extra still has a working `dropp`.
 """
 
 from collections.abc import Sequence
-from importlib.metadata import version
 from typing import Annotated
 
 import typer
@@ -30,6 +29,9 @@ client_cli.register(app)
 
 def _version(value: bool) -> None:
     if value:
+        # Here, not at the top: reading the installed metadata costs every command 30 ms.
+        from importlib.metadata import version
+
         typer.echo(f"dropp {version('dropp')}")
         raise typer.Exit()
 

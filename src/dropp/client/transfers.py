@@ -36,6 +36,12 @@ MULTIPART_THRESHOLD = 64 * MIB
 # What one call of the batch routes and of POST /upload/{id}/parts takes.
 BATCH_SIZE = 100
 PARTS_PER_CALL = 100
+# Batches in flight at once: while the server completes one, it starts the next, and storage
+# takes the next one's bytes.
+BATCHES_AT_ONCE = 2
+# Parts of one file in flight at once. More only queue at storage: on the embedded stack a
+# 256 MiB file went out in 1.7 s four parts at a time and in 1.9 s eight at a time.
+PARTS_AT_ONCE = 4
 # Part hashes declared in the first part-URL call, ahead of the parts asked for then; capped
 # so the request stays well below the server's body limit.
 DECLARE_AHEAD = 1000
@@ -355,9 +361,10 @@ async def upload(
     *,
     progress: Progress | None = None,
     resume: ResumeStore | None = None,
-    parallel: int = 4,
+    parallel: int = PARTS_AT_ONCE,
 ) -> Uploaded:
-    """Upload one file: one POST to storage, or in parts above the multipart threshold."""
+    """Upload one file: one POST to storage, or in parts above the multipart threshold,
+    `parallel` parts at a time."""
     file_hash = request.file_hash or await _hash(request.source)
     request = replace(request, file_hash=file_hash)
     if file_hash.size > MULTIPART_THRESHOLD:
@@ -642,7 +649,6 @@ async def _one(
     request: UploadRequest,
     progress: Progress | None,
     resume: ResumeStore | None,
-    parallel: int,
     *,
     multipart: bool = False,
 ) -> Outcome:
@@ -650,9 +656,9 @@ async def _one(
     try:
         if multipart and request.file_hash is not None:
             return await _upload_multipart(
-                api, request, request.file_hash, progress, resume, parallel
+                api, request, request.file_hash, progress, resume, PARTS_AT_ONCE
             )
-        return await upload(api, request, progress=progress, resume=resume, parallel=parallel)
+        return await upload(api, request, progress=progress, resume=resume)
     except (ApiError, TransferError) as error:
         return error
 
@@ -739,7 +745,7 @@ async def _batch(
     for index, request, started in larger:
         # This server's multipart threshold is lower than the client's.
         await _cancel(api, started)
-        results[index] = await _one(api, request, progress, resume, parallel, multipart=True)
+        results[index] = await _one(api, request, progress, resume, multipart=True)
 
 
 async def _each(
@@ -754,7 +760,7 @@ async def _each(
 
     async def one(index: int, request: UploadRequest) -> None:
         async with running:
-            results[index] = await _one(api, request, progress, resume, parallel)
+            results[index] = await _one(api, request, progress, resume)
 
     await _together(*(one(index, request) for index, request, _ in chunk))
 
@@ -768,8 +774,9 @@ async def upload_many(
     parallel: int = 8,
 ) -> list[Outcome]:
     """Upload many files, results in order: small ones 100 to an init call and a complete
-    call, their bytes sent `parallel` at a time; multipart ones one by one beside them. A
-    refusal or a file that changed is that item's result; an unreachable server raises."""
+    call (BATCHES_AT_ONCE batches at a time), their bytes sent `parallel` at a time per
+    batch; multipart ones one by one beside them, PARTS_AT_ONCE parts at a time. A refusal or
+    a file that changed is that item's result; an unreachable server raises."""
     results: list[Outcome | None] = [None] * len(requests)
     small: list[tuple[int, UploadRequest]] = []
     large: list[tuple[int, UploadRequest]] = []
@@ -781,10 +788,12 @@ async def upload_many(
             continue
         (large if size > MULTIPART_THRESHOLD else small).append((index, request))
 
-    async def smalls() -> None:
-        for start in range(0, len(small), BATCH_SIZE):
+    batches = asyncio.Semaphore(BATCHES_AT_ONCE)
+
+    async def smalls(batch: list[tuple[int, UploadRequest]]) -> None:
+        async with batches:
             chunk: list[tuple[int, UploadRequest, FileHash]] = []
-            for index, request in small[start : start + BATCH_SIZE]:
+            for index, request in batch:
                 try:
                     file_hash = request.file_hash or await _hash(request.source)
                 except TransferError as error:
@@ -796,9 +805,12 @@ async def upload_many(
 
     async def larges() -> None:
         for index, request in large:
-            results[index] = await _one(api, request, progress, resume, parallel)
+            results[index] = await _one(api, request, progress, resume)
 
-    await _together(smalls(), larges())
+    await _together(
+        larges(),
+        *(smalls(small[start : start + BATCH_SIZE]) for start in range(0, len(small), BATCH_SIZE)),
+    )
     return [result for result in results if result is not None]
 
 
