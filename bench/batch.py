@@ -28,8 +28,8 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -47,6 +47,16 @@ class Counted:
     web: httpx.AsyncClient
     api_requests: int = 0
     storage_requests: int = 0
+    # Wall time by phase, for the batch flow: where the files' time goes.
+    phases: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.phases[name] = self.phases.get(name, 0.0) + time.perf_counter() - started
 
 
 def check(answer: httpx.Response, expected: int) -> dict[str, Any]:
@@ -99,25 +109,29 @@ async def batch_flow(counted: Counted, files: dict[str, bytes], parallel: int) -
     for start in range(0, len(names), BATCH_ITEMS):
         chunk = names[start : start + BATCH_ITEMS]
         body = {"items": [item(name, files[name]) for name in chunk]}
-        answers = check(await counted.api.post("/upload/batch", json=body), 200)["items"]
+        with counted.phase("init"):
+            answers = check(await counted.api.post("/upload/batch", json=body), 200)["items"]
         if any(answer["status"] != 201 for answer in answers):
             raise RuntimeError(f"POST /upload/batch refused items: {answers}")
         uploads = [answer["upload"] for answer in answers]
-        await bounded(
-            parallel,
-            [
-                lambda u=u, n=n: post_form(counted, u, files[n])
-                for u, n in zip(uploads, chunk, strict=True)
-            ],
-        )
+        with counted.phase("storage"):
+            await bounded(
+                parallel,
+                [
+                    lambda u=u, n=n: post_form(counted, u, files[n])
+                    for u, n in zip(uploads, chunk, strict=True)
+                ],
+            )
         body = {"items": [{"file_id": upload["file_id"]} for upload in uploads]}
-        done = check(await counted.api.post("/upload/batch/complete", json=body), 200)["items"]
+        with counted.phase("complete"):
+            done = check(await counted.api.post("/upload/batch/complete", json=body), 200)["items"]
         if any(answer["status"] != 200 for answer in done):
             raise RuntimeError(f"POST /upload/batch/complete refused items: {done}")
 
 
 Flow = Callable[[Counted, dict[str, bytes], int], Awaitable[None]]
 FLOWS: dict[str, Flow] = {"single routes": single_flow, "batch routes": batch_flow}
+PHASES = ("init", "storage", "complete")
 
 
 @dataclass
@@ -125,6 +139,7 @@ class Run:
     api_requests: int
     storage_requests: int
     seconds: float
+    phases: dict[str, float]
 
 
 async def measure(
@@ -154,7 +169,7 @@ async def measure(
         started = time.perf_counter()
         await flow(counted, files, args.parallel)
         seconds = time.perf_counter() - started
-    return Run(counted.api_requests, counted.storage_requests, seconds)
+    return Run(counted.api_requests, counted.storage_requests, seconds, counted.phases)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -183,6 +198,12 @@ def run(args: argparse.Namespace) -> None:
                     f"{done[0].storage_requests:,}",
                     f"{seconds:.2f}",
                     f"{args.files / seconds:,.0f}",
+                    *(
+                        f"{statistics.median(r.phases[name] for r in done):.2f}"
+                        if name in done[0].phases
+                        else "-"
+                        for name in PHASES
+                    ),
                 ]
             )
         single, batch = (statistics.median(r.seconds for r in runs[label]) for label in FLOWS)
@@ -191,7 +212,14 @@ def run(args: argparse.Namespace) -> None:
             table(
                 f"{args.files:,} files of {args.size_kib} KiB, {args.parallel} in parallel, "
                 f"API round trip +{args.rtt_ms:g} ms, median of {args.repeats}",
-                ["flow", "API requests", "storage requests", "wall s", "files/s"],
+                [
+                    "flow",
+                    "API requests",
+                    "storage requests",
+                    "wall s",
+                    "files/s",
+                    *(f"{name} s" for name in PHASES),
+                ],
                 rows,
             ),
             flush=True,

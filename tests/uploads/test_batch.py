@@ -10,9 +10,10 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
+from dropp.uploads.lookup import pending_post_keys
 from dropp.uploads.schemas import MAX_BATCH_ITEMS
 from tests.conftest import api_client
 from tests.helpers import (
@@ -27,6 +28,7 @@ from tests.helpers import (
     put_part,
     register_account,
     sha256_hex,
+    start_upload,
     upload_file,
 )
 
@@ -327,3 +329,45 @@ async def test_a_retry_with_the_same_idempotency_key_replays_the_batch(
     assert [item["status"] for item in first.json()["items"]] == [201] * 5 + [422]
     assert await owned_revisions(engine, alice.user_id) == 5
     assert_problem(other, 422, "idempotency_key_reused")
+
+
+async def test_storage_is_asked_ahead_only_about_pending_posts_the_caller_may_complete(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    alice: Account,
+    bob: Account,
+) -> None:
+    """Batch complete asks storage about its items before it takes any lock: only about
+    uploads that complete would judge, so another account's keys are never looked at."""
+    mine = await start_upload(client, alice, "mine.txt", size=3, sha256=sha256_hex(b"abc"))
+    undeclared = await start_upload(client, alice, "plain.txt", size=3)
+    first = await start_upload(client, alice, "twice.txt", size=3)
+    second = await start_upload(client, alice, "twice.txt", size=4)
+    in_parts = await start_upload(client, alice, "parts.bin", size=3, multipart=True)
+    bobs = await start_upload(client, bob, "bob.txt", size=3)
+    assert first["file_id"] == second["file_id"]
+
+    named = [
+        mine,
+        undeclared,
+        first | {"upload_id": None},  # two pending: ambiguous without its upload id
+        second,
+        in_parts,  # completed from its parts, not by a HEAD
+        bobs,
+    ]
+    async with sessionmaker() as session:
+        keys = await pending_post_keys(
+            session,
+            uuid.UUID(alice.user_id),
+            [
+                (uuid.UUID(u["file_id"]), u["upload_id"] and uuid.UUID(u["upload_id"]))
+                for u in named
+            ],
+        )
+
+    assert {str(revision_id): declared for revision_id, (_, declared) in keys.items()} == {
+        mine["upload_id"]: True,
+        undeclared["upload_id"]: False,
+        second["upload_id"]: False,
+    }
+    assert all(key.startswith(f"u/{alice.user_id}/") for key, _ in keys.values())

@@ -1,5 +1,6 @@
 """The per-user tree of folders and files, and the revisions that hold a file's bytes."""
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -436,8 +437,12 @@ async def delete_file(session: AsyncSession, node: Node) -> list[str]:
     return [row.storage_key for row in removed]
 
 
+@functools.cache
 def _listing() -> tuple[Select[Node, FileRevision], type[FileRevision]]:
-    """Files with the revision that represents them: the current one, else the newest upload."""
+    """Files with the revision that represents them: the current one, else the newest upload.
+
+    Built once: statements are immutable, and building this one cost more than running it.
+    """
     candidate = aliased(FileRevision)
     representative = (
         select(candidate)

@@ -1,8 +1,9 @@
 """Finding the upload a request names: the caller's, locked, and unambiguous."""
 
+from collections.abc import Sequence
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.files import service as files_service
@@ -69,3 +70,41 @@ async def _locate_editors_upload(
                 "Several of your uploads of this file are pending: name one with `upload_id`."
             )
     return revision
+
+
+async def pending_post_keys(
+    session: AsyncSession, user_id: UUID, named: Sequence[tuple[UUID, UUID | None]]
+) -> dict[UUID, tuple[str, bool]]:
+    """For the uploads named by (file id, upload id or None), those that are pending single
+    POSTs the caller owns or made: by revision id, the storage key and whether a SHA-256 was
+    declared. Nothing is locked or decided here (`locate_upload` does that); it tells what
+    to ask storage about ahead."""
+    if not named:
+        return {}
+    rows = await session.execute(
+        select(
+            FileRevision.id,
+            FileRevision.node_id,
+            FileRevision.storage_key,
+            FileRevision.sha256.is_not(None),
+        )
+        .join(Node, Node.id == FileRevision.node_id)
+        .where(
+            FileRevision.node_id.in_({file_id for file_id, _ in named}),
+            FileRevision.state == RevisionState.PENDING,
+            FileRevision.multipart_upload_id.is_(None),
+            or_(Node.owner_id == user_id, FileRevision.uploaded_by == user_id),
+        )
+    )
+    by_file: dict[UUID, list[tuple[UUID, str, bool]]] = {}
+    for revision_id, node_id, key, declared in rows:
+        by_file.setdefault(node_id, []).append((revision_id, key, declared))
+    keys: dict[UUID, tuple[str, bool]] = {}
+    for file_id, upload_id in named:
+        pending = by_file.get(file_id, [])
+        if upload_id is None and len(pending) > 1:
+            continue
+        for revision_id, key, declared in pending:
+            if upload_id in (None, revision_id):
+                keys[revision_id] = (key, declared)
+    return keys
