@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dropp.client.hashing import MIB, FileChanged, hash_file
+from dropp.client.hashing import MIB, FileChanged, hash_file, hash_parts
 
 PART = 8 * MIB
 
@@ -30,6 +30,11 @@ def test_whole_and_part_hashes_are_those_of_the_bytes(tmp_path: Path, size: int)
         f"sha256:{hashlib.sha256(data).hexdigest()}",
         f"sha256-parts-{PART}:{parts_hash}",
     }
+    heard: list[tuple[int, bytes]] = []
+    assert hash_parts(path, PART, lambda n, digest: heard.append((n, digest))) == tuple(
+        hashlib.sha256(part).digest() for part in parts
+    )
+    assert heard == list(enumerate(hashed.part_hashes, start=1))
 
 
 @pytest.mark.parametrize("change", ["append", "truncate"])
@@ -50,3 +55,7 @@ def test_a_file_that_changes_while_it_is_hashed_is_refused(tmp_path: Path, chang
 
     with pytest.raises(FileChanged):
         hash_file(path, midway)
+    path.write_bytes(os.urandom(2 * PART + 100))
+    read = 0
+    with pytest.raises(FileChanged):
+        hash_parts(path, PART, lambda number, _: midway(PART if number == 1 else 0))

@@ -13,11 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dropp.client import transfers
+from dropp.client.api import Api
+from dropp.client.auth import sign_in_with_password
 from tests.client.conftest import Device, DeviceFactory
-from tests.helpers import MIB, PART_SIZE, Account
+from tests.client.test_remote_state import MemoryStore
+from tests.helpers import MIB, PART_SIZE, PASSWORD, Account, owned_revisions
 
 # Above the server's default multipart threshold (64 MiB).
 MULTIPART_SIZE = 70 * MIB
@@ -303,3 +308,45 @@ def test_ctrl_c_stops_an_upload_with_130_and_the_rerun_resumes(
     [resumed] = as_json(device.run("put", str(source), "--json"))
     assert resumed["sent"] < LARGE_SIZE
     assert server_sha256(device, account, resumed["file_id"]) == digest
+
+
+async def test_a_file_that_changes_while_its_parts_are_hashed_beside_the_upload_is_not_kept(
+    dropp_url: str, account: Account, engine: AsyncEngine, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A large file's parts go out while the rest of it is still being hashed; one written
+    to meanwhile never becomes a revision, and its upload is cancelled on the server."""
+    source = tmp_path / "growing.bin"
+    write_random(source, MULTIPART_SIZE)
+    real_hash_parts = transfers.hash_parts
+
+    def written_to_midway(
+        path: Path, part_size: int, on_part: Callable[[int, bytes], None] | None = None
+    ) -> tuple[bytes, ...]:
+        def heard(number: int, digest: bytes) -> None:
+            if number == 1:
+                with path.open("ab") as handle:
+                    handle.write(b"appended while the upload ran")
+            if on_part is not None:
+                on_part(number, digest)
+
+        return real_hash_parts(path, part_size, heard)
+
+    cancelled: list[str] = []
+    real_cancel = transfers._cancel
+
+    async def cancel(api: Api, started: dict[str, Any]) -> None:
+        cancelled.append(started["upload_id"])
+        await real_cancel(api, started)
+
+    monkeypatch.setattr(transfers, "hash_parts", written_to_midway)
+    monkeypatch.setattr(transfers, "_cancel", cancel)
+    async with Api(dropp_url, MemoryStore()) as api:
+        await sign_in_with_password(api, account.email, PASSWORD)
+        with pytest.raises(transfers.TransferError, match="changed while it was read"):
+            await transfers.upload(
+                api, transfers.UploadRequest(source=source, folder="/", name=source.name)
+            )
+
+    # Started before the hash was done, then cancelled: nothing is left of it.
+    assert len(cancelled) == 1
+    assert await owned_revisions(engine, account.user_id) == 0

@@ -112,8 +112,31 @@ async def test_multipart_on_request_below_the_threshold(
     done = await complete(client, alice, started["file_id"])
 
     assert done.status_code == 200, done.text
-    assert done.json()["content_hash"] is None
+    # Declared at init or not, the parts' checked hashes give the file its content hash.
+    assert done.json()["content_hash"] == f"sha256-parts-{PART_SIZE}:{parts_hash_hex(data)}"
     assert (await download_bytes(client, web, alice, started["file_id"])).content == data
+
+
+async def test_parts_hashed_as_they_go_make_the_content_hash_and_a_repeat_no_revision(
+    api: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account
+) -> None:
+    """A client that hashes each part just before sending it declares no content hash at
+    init; the file gets one all the same, so the same bytes again make no new revision."""
+    data = os.urandom(THREE_PARTS)
+    first = await start_multipart(api, alice, "stream.bin", data)
+    await send_parts(api, web, alice, first, data, [1, 2, 3])
+    done = await complete(api, alice, first["file_id"])
+    assert done.status_code == 200, done.text
+    assert done.json()["content_hash"] == f"sha256-parts-{PART_SIZE}:{parts_hash_hex(data)}"
+
+    again = await start_multipart(api, alice, "stream.bin", data)
+    await send_parts(api, web, alice, again, data, [1, 2, 3])
+    repeated = await complete(api, alice, again["file_id"], upload_id=again["upload_id"])
+
+    assert repeated.status_code == 200, repeated.text
+    assert repeated.json()["revision_id"] == done.json()["revision_id"]
+    revisions = await api.get(f"/files/{first['file_id']}/revisions", headers=alice.headers)
+    assert [r["revision_id"] for r in revisions.json()["revisions"]] == [done.json()["revision_id"]]
 
 
 async def test_an_interrupted_upload_resumes_from_the_parts_storage_holds(

@@ -88,13 +88,19 @@ class FileChanged(Exception):
     """The file changed while it was read: its hash describes no state it was ever in."""
 
 
-def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> FileHash:
+def hash_file(
+    path: Path,
+    progress: Callable[[int], None] | None = None,
+    on_part: Callable[[int, bytes], None] | None = None,
+) -> FileHash:
     """Hash a file; refuse the result if size or mtime moved meanwhile, so a file being
     written is never taken for what it holds halfway.
 
     A file of one part has that part's hash as its whole hash. A larger one is hashed twice
     at once, whole here and part by part on another thread (hashlib lets go of the GIL), so
-    the two take the time of one on a machine with a second core.
+    the two take the time of one on a machine with a second core. `on_part` hears each part's
+    hash (number from 1) as soon as it is known, from whichever thread knew it; it is only
+    true of the file if the result comes.
     """
     before = os.stat(path)
     part_size = part_size_for(before.st_size)
@@ -102,9 +108,11 @@ def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> File
         if before.st_size <= part_size:
             whole, total = _hash_range(handle, 0, before.st_size, progress)
             parts = [whole]
+            if on_part is not None:
+                on_part(1, whole)
         else:
             with ThreadPoolExecutor(max_workers=1) as pool:
-                by_part = pool.submit(_part_hashes, path, before.st_size, part_size)
+                by_part = pool.submit(_part_hashes, path, before.st_size, part_size, on_part)
                 whole, total = _hash_range(handle, 0, before.st_size, progress)
                 parts = by_part.result()
     after = os.stat(path)
@@ -113,6 +121,19 @@ def hash_file(path: Path, progress: Callable[[int], None] | None = None) -> File
     ):
         raise FileChanged(f"{path} changed while it was read")
     return FileHash(total, whole, part_size, tuple(parts))
+
+
+def hash_parts(
+    path: Path, part_size: int, on_part: Callable[[int, bytes], None] | None = None
+) -> tuple[bytes, ...]:
+    """Only the parts' hashes, each told to `on_part` as it is known: what a multipart
+    upload needs, in one pass; refused, like `hash_file`, if the file changed meanwhile."""
+    before = os.stat(path)
+    parts = _part_hashes(path, before.st_size, part_size, on_part)
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise FileChanged(f"{path} changed while it was read")
+    return tuple(parts)
 
 
 def _hash_range(
@@ -131,9 +152,15 @@ def _hash_range(
     return digest.digest(), done
 
 
-def _part_hashes(path: Path, size: int, part_size: int) -> list[bytes]:
+def _part_hashes(
+    path: Path, size: int, part_size: int, on_part: Callable[[int, bytes], None] | None
+) -> list[bytes]:
+    parts = []
     with open(path, "rb") as handle:
-        return [
-            _hash_range(handle, offset, min(part_size, size - offset))[0]
-            for offset in range(0, size, part_size)
-        ]
+        # An empty file is one empty part.
+        for offset in range(0, max(size, 1), part_size):
+            digest, _ = _hash_range(handle, offset, min(part_size, size - offset))
+            parts.append(digest)
+            if on_part is not None:
+                on_part(len(parts), digest)
+    return parts

@@ -26,7 +26,16 @@ import httpx
 from dropp.client.api import Api, retry_after
 from dropp.client.config import write_private
 from dropp.client.errors import ApiError, ClientError, ServerUnavailable
-from dropp.client.hashing import MIB, Content, FileChanged, FileHash, hash_file, part_count_for
+from dropp.client.hashing import (
+    MIB,
+    Content,
+    FileChanged,
+    FileHash,
+    hash_file,
+    hash_parts,
+    part_count_for,
+    part_size_for,
+)
 from dropp.client.remote import clean_path
 
 # The server's default MULTIPART_THRESHOLD_BYTES. Which scheme an upload uses decides the hash
@@ -258,24 +267,26 @@ async def _together(*work: Coroutine[Any, Any, None]) -> None:
 # --- upload -------------------------------------------------------------------------------
 
 
-async def _hash(path: Path) -> FileHash:
+async def _hash(path: Path, on_part: Callable[[int, bytes], None] | None = None) -> FileHash:
     try:
-        return await asyncio.to_thread(hash_file, path)
+        return await asyncio.to_thread(hash_file, path, None, on_part)
     except FileChanged as error:
         raise TransferError(f"{path} changed while it was read: run again.") from error
     except OSError as error:
         raise TransferError(f"{path}: {error.strerror or error}") from error
 
 
-def _init_body(request: UploadRequest, file_hash: FileHash, *, multipart: bool) -> dict[str, Any]:
-    digest = file_hash.parts_hash if multipart else file_hash.sha256
+def _init_body(
+    request: UploadRequest, size: int, digest: bytes | None, *, multipart: bool
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "filename": request.name,
-        "size": file_hash.size,
+        "size": size,
         "folder": clean_path(request.folder),
-        "sha256": digest.hex(),
         "conflict": request.conflict,
     }
+    if digest is not None:
+        body["sha256"] = digest.hex()
     if multipart:
         body["multipart"] = True
     if request.device is not None:
@@ -365,12 +376,22 @@ async def upload(
 ) -> Uploaded:
     """Upload one file: one POST to storage, or in parts above the multipart threshold,
     `parallel` parts at a time."""
-    file_hash = request.file_hash or await _hash(request.source)
+    file_hash = request.file_hash
+    if file_hash is None:
+        size = _size(request.source)
+        if size > MULTIPART_THRESHOLD and not _resumable(api, request, resume):
+            hashes = _PartHashes.hashing(request.source, size)
+            return await _upload_multipart(api, request, hashes, progress, resume, parallel)
+        file_hash = await _hash(request.source)
     request = replace(request, file_hash=file_hash)
     if file_hash.size > MULTIPART_THRESHOLD:
-        return await _upload_multipart(api, request, file_hash, progress, resume, parallel)
+        hashes = _PartHashes.of(file_hash)
+        return await _upload_multipart(api, request, hashes, progress, resume, parallel)
     started = await _post_once(
-        api, "/upload/", _init_body(request, file_hash, multipart=False), str(uuid.uuid4())
+        api,
+        "/upload/",
+        _init_body(request, file_hash.size, file_hash.sha256, multipart=False),
+        str(uuid.uuid4()),
     )
     if started["status"] == "complete":
         done = await _file_answer(api, str(started["file_id"]))
@@ -378,7 +399,8 @@ async def upload(
         return done
     if started["upload"]["kind"] == "multipart":
         await _cancel(api, started)
-        return await _upload_multipart(api, request, file_hash, progress, resume, parallel)
+        hashes = _PartHashes.of(file_hash)
+        return await _upload_multipart(api, request, hashes, progress, resume, parallel)
     task = progress.add(request.remote_path, file_hash.size) if progress else 0
     await _post_form(
         api, request.source, file_hash.size, started["upload"], _counter(progress, task)
@@ -403,12 +425,105 @@ def _resume_key(api: Api, request: UploadRequest) -> str:
     return f"upload {api.server} {request.remote_path} {request.source.resolve()}"
 
 
-def _identity(source: Path, file_hash: FileHash) -> dict[str, Any]:
-    return {
-        "size": file_hash.size,
-        "mtime_ns": os.stat(source).st_mtime_ns,
-        "sha256": file_hash.sha256.hex(),
-    }
+def _size(source: Path) -> int:
+    try:
+        return source.stat().st_size
+    except OSError as error:
+        raise TransferError(f"{source}: {error.strerror or error}") from error
+
+
+def _resumable(api: Api, request: UploadRequest, resume: ResumeStore | None) -> bool:
+    """Whether an earlier run left this upload to resume (its parts are then checked
+    against the file's hashes, so they are needed first)."""
+    return resume is not None and resume.load(_resume_key(api, request)) is not None
+
+
+def _identity(source: Path, hashes: "_PartHashes") -> dict[str, Any]:
+    return {"size": hashes.size, "mtime_ns": os.stat(source).st_mtime_ns}
+
+
+def _same(saved: dict[str, Any] | None, now: dict[str, Any]) -> bool:
+    """The same dict, but for a `sha256` only one of them has: an upload started while its
+    file was still being hashed resumes once it has been."""
+    if saved is None:
+        return False
+    return {k: v for k, v in saved.items() if k != "sha256"} == {
+        k: v for k, v in now.items() if k != "sha256"
+    } and saved.get("sha256", now.get("sha256")) == now.get("sha256", saved.get("sha256"))
+
+
+class _PartHashes:
+    """Each part's SHA-256 as soon as it is known: all at once from a finished hash, or one
+    by one from a pass over the parts beside the upload, so the first parts go out while the
+    last are still being read. That pass hashes only the parts (the server makes the content
+    hash from them): on two cores a whole-file hash beside it slowed the parts as much as it
+    saved."""
+
+    def __init__(self, size: int, part_size: int) -> None:
+        self.size = size
+        self.part_size = part_size
+        self.count = part_count_for(size, part_size)
+        self.known: dict[int, bytes] = {}
+        self.whole: FileHash | None = None
+        self.arrived = asyncio.Event()
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Marked retrieved: an upload that fails first must not also log an unread error.
+        self.done.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._task: asyncio.Future[None] | None = None
+
+    @classmethod
+    def of(cls, file_hash: FileHash) -> "_PartHashes":
+        hashes = cls(file_hash.size, file_hash.part_size)
+        hashes.known = dict(enumerate(file_hash.part_hashes, start=1))
+        hashes.whole = file_hash
+        hashes.done.set_result(None)
+        return hashes
+
+    @classmethod
+    def hashing(cls, source: Path, size: int) -> "_PartHashes":
+        hashes = cls(size, part_size_for(size))
+        loop = asyncio.get_running_loop()
+
+        def heard(number: int, digest: bytes) -> None:
+            loop.call_soon_threadsafe(hashes._heard, number, digest)
+
+        async def run() -> None:
+            try:
+                await asyncio.to_thread(hash_parts, source, hashes.part_size, heard)
+            except FileChanged:
+                hashes.done.set_exception(
+                    TransferError(f"{source} changed while it was read: run again.")
+                )
+            except OSError as error:
+                hashes.done.set_exception(TransferError(f"{source}: {error.strerror or error}"))
+            else:
+                hashes.done.set_result(None)
+            hashes.arrived.set()
+
+        hashes._task = asyncio.ensure_future(run())
+        return hashes
+
+    def _heard(self, number: int, digest: bytes) -> None:
+        self.known[number] = digest
+        self.arrived.set()
+
+    @property
+    def failed(self) -> bool:
+        return self.done.done() and self.done.exception() is not None
+
+    async def get(self, number: int) -> bytes:
+        while number not in self.known:
+            if self.done.done():
+                await self.done  # raises what stopped the pass
+                raise TransferError(f"part {number} has no hash")
+            self.arrived.clear()
+            await self.arrived.wait()
+        return self.known[number]
+
+    def length(self, number: int) -> int:
+        if not 1 <= number <= self.count:
+            return -1
+        return min(self.part_size, self.size - (number - 1) * self.part_size)
 
 
 class _PartUrls:
@@ -420,7 +535,7 @@ class _PartUrls:
         api: Api,
         file_id: str,
         upload_id: str,
-        file_hash: FileHash,
+        hashes: _PartHashes,
         order: list[int],
         *,
         declare_ahead: bool,
@@ -428,7 +543,7 @@ class _PartUrls:
         self.api = api
         self.file_id = file_id
         self.upload_id = upload_id
-        self.hashes = file_hash.part_hashes
+        self.hashes = hashes
         self.unasked = list(order)
         self.declare_ahead = declare_ahead
         self.urls: dict[int, tuple[dict[str, Any], datetime]] = {}
@@ -441,18 +556,22 @@ class _PartUrls:
                 part, expires_at = cached
                 if (expires_at - datetime.now(UTC)).total_seconds() > URL_MARGIN_SECONDS:
                     return part
-            asked = [number, *(n for n in self.unasked if n != number)][:PARTS_PER_CALL]
+            await self.hashes.get(number)
+            known = self.hashes.known
+            # Only parts whose hashes are known yet: each URL is signed for its part's hash.
+            others = (n for n in self.unasked if n != number and n in known)
+            asked = [number, *others][:PARTS_PER_CALL]
             self.unasked = [n for n in self.unasked if n not in asked]
             declared = set(asked)
             if self.declare_ahead:
-                declared |= set(range(1, min(len(self.hashes), DECLARE_AHEAD) + 1))
+                declared |= {n for n in range(1, DECLARE_AHEAD + 1) if n in known}
                 self.declare_ahead = False
             answer = await self.api.post(
                 f"/upload/{self.file_id}/parts",
                 {
                     "upload_id": self.upload_id,
                     "part_numbers": asked,
-                    "sha256": {str(n): self.hashes[n - 1].hex() for n in sorted(declared)},
+                    "sha256": {str(n): known[n].hex() for n in sorted(declared)},
                 },
                 idempotent=True,
             )
@@ -464,7 +583,7 @@ class _PartUrls:
 
 
 async def _stored_parts(
-    api: Api, file_id: str, upload_id: str, file_hash: FileHash
+    api: Api, file_id: str, upload_id: str, hashes: _PartHashes
 ) -> set[int] | None:
     """The parts storage holds in full; None when the upload can no longer take parts."""
     try:
@@ -472,23 +591,21 @@ async def _stored_parts(
     except ApiError as error:
         if error.code == "upload_complete":
             # It completed before the crash was noticed: completing again answers the same.
-            return set(range(1, len(file_hash.part_hashes) + 1))
+            return set(range(1, hashes.count + 1))
         if error.status in (404, 409):
             return None
         raise
     return {
-        p["part_number"]
-        for p in listing["parts"]
-        if _part_length(file_hash, p["part_number"]) == p["size"]
+        p["part_number"] for p in listing["parts"] if hashes.length(p["part_number"]) == p["size"]
     }
 
 
-async def _settled_parts(api: Api, state: dict[str, Any], file_hash: FileHash) -> set[int] | None:
+async def _settled_parts(api: Api, state: dict[str, Any], hashes: _PartHashes) -> set[int] | None:
     """The parts storage holds, once the parts the last run was sending have landed, or
     have stopped landing."""
     in_flight = set(state.get("sending", []))
     until = float(state.get("updated_at", 0)) + SETTLE_SECONDS
-    stored = await _stored_parts(api, state["file_id"], state["upload_id"], file_hash)
+    stored = await _stored_parts(api, state["file_id"], state["upload_id"], hashes)
     quiet_since = time.monotonic()
     while (
         stored is not None
@@ -497,23 +614,17 @@ async def _settled_parts(api: Api, state: dict[str, Any], file_hash: FileHash) -
         and time.monotonic() - quiet_since < SETTLE_QUIET_SECONDS
     ):
         await asyncio.sleep(0.5)
-        again = await _stored_parts(api, state["file_id"], state["upload_id"], file_hash)
+        again = await _stored_parts(api, state["file_id"], state["upload_id"], hashes)
         if again != stored:
             quiet_since = time.monotonic()
         stored = again
     return stored
 
 
-def _part_length(file_hash: FileHash, number: int) -> int:
-    if not 1 <= number <= len(file_hash.part_hashes):
-        return -1
-    return min(file_hash.part_size, file_hash.size - (number - 1) * file_hash.part_size)
-
-
 async def _send_parts(
     api: Api,
     request: UploadRequest,
-    file_hash: FileHash,
+    hashes: _PartHashes,
     urls: _PartUrls,
     missing: list[int],
     advance: Callable[[int], None],
@@ -528,8 +639,8 @@ async def _send_parts(
     async def put(number: int) -> None:
         nonlocal sent
         sending(number, True)
-        offset = (number - 1) * file_hash.part_size
-        length = min(file_hash.part_size, file_hash.size - offset)
+        offset = (number - 1) * hashes.part_size
+        length = hashes.length(number)
         for attempt in range(URL_ATTEMPTS):
             part = await urls.get(number, fresh=attempt > 0)
             headers = {**part["headers"], "Content-Length": str(length)}
@@ -557,21 +668,28 @@ async def _send_parts(
 async def _upload_multipart(
     api: Api,
     request: UploadRequest,
-    file_hash: FileHash,
+    hashes: _PartHashes,
     progress: Progress | None,
     resume: ResumeStore | None,
     parallel: int,
 ) -> Uploaded:
     key = _resume_key(api, request)
-    identity = _identity(request.source, file_hash)
-    body = _init_body(request, file_hash, multipart=True)
+    identity = _identity(request.source, hashes)
+    whole = hashes.whole
+    if whole is not None:
+        identity["sha256"] = whole.sha256.hex()
+    body = _init_body(request, hashes.size, whole.parts_hash if whole else None, multipart=True)
     state = resume.load(key) if resume is not None else None
-    if state is None or state.get("file") != identity or state.get("body") != body:
+    if (
+        state is None
+        or not _same(state.get("file"), identity)
+        or not _same(state.get("body"), body)
+    ):
         # A changed file (or another request for it) starts over: its parts would not fit.
         state = {"file": identity, "body": body, "idempotency_key": str(uuid.uuid4())}
     stored: set[int] | None = None
     if "upload_id" in state:
-        stored = await _settled_parts(api, state, file_hash)
+        stored = await _settled_parts(api, state, hashes)
         if stored is None:
             state = {"file": identity, "body": body, "idempotency_key": str(uuid.uuid4())}
 
@@ -583,28 +701,27 @@ async def _upload_multipart(
     # Saved before init, so a crash before the answer is written replays the same upload.
     save()
     if stored is None:
-        started = await _post_once(api, "/upload/", body, state["idempotency_key"])
+        started = await _post_once(api, "/upload/", state["body"], state["idempotency_key"])
         if started["status"] == "complete":
             if resume is not None:
                 resume.drop(key)
             done = await _file_answer(api, str(started["file_id"]))
-            _finished(progress, request, file_hash.size)
+            _finished(progress, request, hashes.size)
             return done
         plan = started["upload"]
-        if (plan["kind"], plan.get("part_size")) != ("multipart", file_hash.part_size):
+        if (plan["kind"], plan.get("part_size")) != ("multipart", hashes.part_size):
             await _cancel(api, started)
             raise TransferError(f"The server planned {request.source}'s parts unlike the client.")
         state |= {"file_id": str(started["file_id"]), "upload_id": str(started["upload_id"])}
         save()
         stored = set()
 
-    count = part_count_for(file_hash.size, file_hash.part_size)
-    missing = [n for n in range(1, count + 1) if n not in stored]
-    task = progress.add(request.remote_path, file_hash.size) if progress else 0
+    missing = [n for n in range(1, hashes.count + 1) if n not in stored]
+    task = progress.add(request.remote_path, hashes.size) if progress else 0
     advance = _counter(progress, task)
-    advance(sum(_part_length(file_hash, n) for n in stored))
+    advance(sum(hashes.length(n) for n in stored))
     file_id, upload_id = state["file_id"], state["upload_id"]
-    urls = _PartUrls(api, file_id, upload_id, file_hash, missing, declare_ahead=not stored)
+    urls = _PartUrls(api, file_id, upload_id, hashes, missing, declare_ahead=not stored)
     in_flight: set[int] = set()
 
     def sending(number: int, started: bool) -> None:
@@ -614,17 +731,27 @@ async def _upload_multipart(
 
     sent = 0
     for attempt in range(2):
-        sent += await _send_parts(
-            api, request, file_hash, urls, missing, advance, parallel, sending
-        )
+        try:
+            sent += await _send_parts(
+                api, request, hashes, urls, missing, advance, parallel, sending
+            )
+            # The hash pass ends well before the last part: a file that changed while it
+            # was read is given up here, before its parts become a revision.
+            await hashes.done
+        except TransferError:
+            if hashes.failed:
+                await _cancel(api, {"file_id": file_id, "upload_id": upload_id})
+                if resume is not None:
+                    resume.drop(key)
+            raise
         try:
             done = await _complete(api, file_id, upload_id, sent)
             break
         except ApiError as error:
             if error.code == "upload_incomplete" and attempt == 0:
                 # Storage lost a part it had listed (or never kept one it acknowledged).
-                stored = await _stored_parts(api, file_id, upload_id, file_hash) or set()
-                missing = [n for n in range(1, count + 1) if n not in stored]
+                stored = await _stored_parts(api, file_id, upload_id, hashes) or set()
+                missing = [n for n in range(1, hashes.count + 1) if n not in stored]
                 urls.unasked = list(missing)
                 continue
             # Any other 409 means the server aborted the upload (a wrong size or hash):
@@ -655,9 +782,8 @@ async def _one(
     """One upload whose refusal is its result, not the end of the others."""
     try:
         if multipart and request.file_hash is not None:
-            return await _upload_multipart(
-                api, request, request.file_hash, progress, resume, PARTS_AT_ONCE
-            )
+            hashes = _PartHashes.of(request.file_hash)
+            return await _upload_multipart(api, request, hashes, progress, resume, PARTS_AT_ONCE)
         return await upload(api, request, progress=progress, resume=resume)
     except (ApiError, TransferError) as error:
         return error
@@ -681,7 +807,10 @@ async def _batch(
     parallel: int,
 ) -> None:
     """Up to 100 small files: one init call, their bytes to storage, one complete call."""
-    items = [_init_body(request, file_hash, multipart=False) for _, request, file_hash in chunk]
+    items = [
+        _init_body(request, file_hash.size, file_hash.sha256, multipart=False)
+        for _, request, file_hash in chunk
+    ]
     try:
         answer = await _post_once(api, "/upload/batch", {"items": items}, str(uuid.uuid4()))
     except ApiError as error:

@@ -166,7 +166,13 @@ async def assemble(
     if stored is None:
         # Storage no longer knows the upload: assembled by an earlier complete whose commit was
         # lost (the checks below passed then), or aborted.
-        return await storage.head(key, checksum=True)
+        found = await storage.head(key, checksum=True)
+        if found is not None and revision.sha256 is None:
+            hashes = await files_service.part_hashes(session, revision.id)
+            revision.sha256 = parts_hash(
+                hashes[n] for n in range(1, part_count_for(size, part_size) + 1)
+            )
+        return found
     if client_parts is not None:
         theirs = {(p.part_number, p.etag.strip('"')) for p in client_parts}
         if theirs != {(p.part_number, p.etag) for p in stored}:
@@ -225,10 +231,12 @@ async def assemble(
         )
     # Every part was signed for its hash, so every stored part has one recorded.
     hashes = await files_service.part_hashes(session, revision.id)
-    if (
-        revision.sha256 is not None
-        and parts_hash(hashes.get(n, b"") for n in range(1, part_count + 1)) != revision.sha256
-    ):
+    from_parts = parts_hash(hashes.get(n, b"") for n in range(1, part_count + 1))
+    if revision.sha256 is None:
+        # Undeclared at init (a client that hashes each part as it sends it): the parts'
+        # hashes, each checked by storage, make the content hash all the same.
+        revision.sha256 = from_parts
+    elif from_parts != revision.sha256:
         raise await _refuse(
             session, storage, revision, total, _hash_mismatch(revision, "the parts' hashes")
         )
