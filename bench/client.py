@@ -17,6 +17,8 @@ the machine falls on both.
    file rehashed, no file transferred.
 4. The client's peak RSS while it uploads a 1 GiB file, next to its peak for a 4 KiB file.
 
+Case 2 also shows the CPU seconds each run cost the tool, the API, PostgreSQL and SeaweedFS.
+
 Figures are reported against targets; nothing is asserted.
 """
 
@@ -26,6 +28,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,9 +47,12 @@ from run import (
     embedded_bench_stack,
     login,
     machine_header,
+    process_cpu,
     progress,
+    stack_roots,
     start_dropp,
     table,
+    tree_cpu,
     verdict,
     write_random_file,
 )
@@ -142,6 +148,50 @@ def peak_rss(command: Sequence[str], env: dict[str, str]) -> int:
     return peak
 
 
+CPU_PARTS = ("tool", "API", "PostgreSQL", "SeaweedFS")
+
+
+class CpuMeter:
+    """CPU seconds spent since the last reading by the tool just run (with its children),
+    the API, PostgreSQL and SeaweedFS: where a run's time went on a machine of 2 cores."""
+
+    def __init__(self, api_pid: int, workdir: Path) -> None:
+        self.api = psutil.Process(api_pid)
+        self.roots = stack_roots(workdir)
+        self.last = self.read()
+
+    def read(self) -> dict[str, float]:
+        used = dict.fromkeys(CPU_PARTS, 0.0)
+        for root in self.roots:
+            kind = "SeaweedFS" if "weed" in " ".join(root.cmdline()) else "PostgreSQL"
+            used[kind] += sum(tree_cpu([root]).values())
+        waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+        used["tool"] = waited.ru_utime + waited.ru_stime
+        used["API"] = process_cpu(self.api)
+        return used
+
+    def since(self) -> dict[str, float]:
+        now = self.read()
+        spent = {part: now[part] - self.last[part] for part in CPU_PARTS}
+        self.last = now
+        return spent
+
+
+def cpu_table(title: str, runs: dict[str, list[tuple[float, dict[str, float]]]]) -> str:
+    """Median CPU seconds per run of each tool, by process, and the cores that kept busy."""
+    rows = []
+    for label, timed_runs in runs.items():
+        spent = {
+            part: statistics.median(used[part] for _, used in timed_runs) for part in CPU_PARTS
+        }
+        wall = statistics.median(seconds for seconds, _ in timed_runs)
+        total = sum(spent.values())
+        shares = [f"{spent[part]:.2f}" for part in CPU_PARTS]
+        rows.append([label, *shares, f"{total:.2f}", f"{total / wall:.2f}"])
+    headers = ["tool", *(f"{part} s" for part in CPU_PARTS), "total s", "cores busy"]
+    return table(title, headers, rows)
+
+
 def small_tree(root: Path, count: int, size: int) -> None:
     for index in range(count):
         folder = root / f"d{index // 100:03}"
@@ -193,21 +243,26 @@ def put_case(client: Client, rclone: str, env: dict[str, str], args: Any, workdi
     )
 
 
-def small_case(client: Client, rclone: str, env: dict[str, str], args: Any, workdir: Path) -> str:
+def small_case(
+    client: Client, rclone: str, env: dict[str, str], args: Any, workdir: Path, meter: CpuMeter
+) -> str:
     count = 1000
     source = workdir / "small-source"
     small_tree(source, count, 4096)
     dropp_runs: list[float] = []
     rclone_runs: list[float] = []
+    cpu: dict[str, list[tuple[float, dict[str, float]]]] = {"dropp sync": [], "rclone copy": []}
     for run in range(1, args.repeats + 1):
         root = workdir / f"small-{run}"
         shutil.copytree(source, root)
         progress(f"1,000 files: dropp sync, run {run}/{args.repeats}")
+        meter.since()
         dropp_runs.append(
             timed(
                 client.command("sync", str(root), "--remote", f"/small-{run}", "--once"), client.env
             )
         )
+        cpu["dropp sync"].append((dropp_runs[-1], meter.since()))
         progress(f"1,000 files: rclone copy, run {run}/{args.repeats}")
         rclone_runs.append(
             timed(
@@ -222,6 +277,7 @@ def small_case(client: Client, rclone: str, env: dict[str, str], args: Any, work
                 env,
             )
         )
+        cpu["rclone copy"].append((rclone_runs[-1], meter.since()))
         shutil.rmtree(root)
     ratio = statistics.median(rclone_runs) / statistics.median(dropp_runs)
     rows = [
@@ -238,7 +294,8 @@ def small_case(client: Client, rclone: str, env: dict[str, str], args: Any, work
         f"2. 1,000 files of 4 KiB in 10 folders, {SMALL_CONCURRENCY} at a time", headers, rows
     ) + (
         f"\ndropp sync / rclone files per second: {ratio:.2f}x "
-        f"(target >= {SMALL_TARGET}x: {verdict(ratio >= SMALL_TARGET)})"
+        f"(target >= {SMALL_TARGET}x: {verdict(ratio >= SMALL_TARGET)})\n\n"
+        + cpu_table("CPU seconds per run of case 2, median, by process", cpu)
     )
 
 
@@ -321,7 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "put" not in args.skip:
             print("\n" + put_case(client, rclone, env, args, workdir), flush=True)
         if "small" not in args.skip:
-            print("\n" + small_case(client, rclone, env, args, workdir), flush=True)
+            meter = CpuMeter(dropp.process.pid, workdir)
+            print("\n" + small_case(client, rclone, env, args, workdir, meter), flush=True)
         if "many" not in args.skip:
             print("\n" + no_change_case(client, args, workdir), flush=True)
         if "rss" not in args.skip:
