@@ -44,7 +44,9 @@ from dropp.sync.router import router as sync_router
 from dropp.uploads.router import router as uploads_router
 from dropp.web.docs import STATIC, STATIC_PATH
 from dropp.web.docs import router as docs_router
+from dropp.web.files.router import router as web_files_router
 from dropp.web.router import router as web_router
+from dropp.web.visitors import PageRefusal, refusal_page
 
 
 class State(TypedDict):
@@ -117,6 +119,7 @@ def create_app(settings: Settings) -> FastAPI:
     # Added last, so it runs first: no other middleware reads a body over the limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
     app.add_exception_handler(IdempotentReplay, replay_response)
+    app.add_exception_handler(PageRefusal, refusal_page)
     for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)
     app.include_router(revisions_router)
@@ -125,6 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(oauth_router)
     app.include_router(web_router)
+    app.include_router(web_files_router)
     app.include_router(docs_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_router)

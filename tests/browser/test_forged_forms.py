@@ -21,7 +21,7 @@ from tests.browser.flows import expect_heading, session_cookie, sign_in_with_pas
 from tests.browser.hostile import HostileSite, hostile_site
 from tests.browser.test_device_approval import poll, start_device
 from tests.browser.test_google_sign_in import at_provider
-from tests.helpers import PASSWORD, register_account
+from tests.helpers import PASSWORD, register_account, upload_file
 from tests.oauth.conftest import DEEP_LINK
 from tests.oauth.flow import ClientSignIn, set_provider_user
 
@@ -123,3 +123,24 @@ async def test_a_forged_sign_in_confirmation_is_refused(
     await forgery.post("/auth/google/confirm", {**fields, "action": "allow"})
 
     await expect_heading(page, "Sign-in refused")
+
+
+@SAME_SITE
+async def test_a_forged_file_browser_form_is_refused(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, forgery: Forgery
+) -> None:
+    """Even with the session's own form token, a page of another origin cannot trash a
+    file through the web app."""
+    victim = await register_account(api, "victim@example.com", engine=engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        kept = await upload_file(api, web, victim, "thesis.pdf", b"years of work")
+    page = browsing.page
+    await page.goto(browsing.url("/login/"))
+    await sign_in_with_password(page, "victim@example.com")
+    token = csrf_token(browsing.live.settings, "web", await session_cookie(page))
+
+    await forgery.post(f"/app/file/{kept['file_id']}/trash", {"csrf": token, "back": "/"})
+
+    await expect_heading(page, "Refused")
+    still = await api.get(f"/files/{kept['file_id']}", headers=victim.headers)
+    assert still.status_code == 200, still.text

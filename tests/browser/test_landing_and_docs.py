@@ -23,7 +23,7 @@ async def test_the_landing_page_says_what_this_is_and_where_to_go(browsing: Brow
     await expect(page.locator(".swagger-ui .info .title")).to_contain_text("Dropp")
 
 
-async def test_signed_in_the_landing_page_names_the_account_and_signs_out(
+async def test_signed_in_the_top_page_is_the_file_browser_and_signs_out(
     browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine
 ) -> None:
     await register_account(api, "ada@example.com", engine=engine)
@@ -33,7 +33,8 @@ async def test_signed_in_the_landing_page_names_the_account_and_signs_out(
     await expect(page.get_by_role("link", name="API documentation")).to_be_visible()
 
     await page.goto(browsing.url("/"))
-    await expect(page.get_by_text("You are signed in as ada@example.com")).to_be_visible()
+    await expect_heading(page, "Files")
+    await expect(page.get_by_text("Signed in as ada@example.com")).to_be_visible()
     await assert_accessible(page)
     await page.get_by_role("link", name="Connect a device").click()
     await expect_heading(page, "Connect a device")

@@ -134,11 +134,9 @@ async def empty_trash(
     principal: CurrentPrincipal, session: SessionDep, storage: StorageDep
 ) -> Response:
     """Delete everything in the trash for good: records and stored bytes."""
-    keys = await tree.empty_trash(session, principal.user_id)
-    # Rows first, as for any deletion: a crash in between leaves only unreferenced objects.
-    await session.commit()
-    for key in keys:
-        await storage.delete(key)
+    await service.forget_stored(
+        session, storage, await tree.empty_trash(session, principal.user_id)
+    )
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -150,7 +148,5 @@ async def purge_from_trash(
 ) -> Response:
     """Delete one item of the trash for good."""
     keys = await tree.purge_one(session, principal.user_id, node_id)
-    await session.commit()
-    for key in keys:
-        await storage.delete(key)
+    await service.forget_stored(session, storage, keys)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

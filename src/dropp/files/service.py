@@ -28,6 +28,7 @@ from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, Uplo
 from dropp.files.names import name_key
 from dropp.files.schemas import FilePage, FileRead, StatusFilter
 from dropp.quotas import service as quotas_service
+from dropp.storage.s3 import Storage
 from dropp.sync import changes
 from dropp.sync.models import ChangeKind
 
@@ -362,6 +363,14 @@ async def part_hashes(
     if numbers is not None:
         query = query.where(UploadPart.part_number.in_(numbers))
     return {row.part_number: row.sha256 for row in await session.execute(query)}
+
+
+async def forget_stored(session: AsyncSession, storage: Storage, keys: Sequence[str]) -> None:
+    """Commit the deletion of rows, then delete the bytes they held: a crash in between
+    leaves only unreferenced objects (the sweeper's), never rows pointing at nothing."""
+    await session.commit()
+    for key in keys:
+        await storage.delete(key)
 
 
 def live_node(owner_id: UUID, node_id: UUID, kind: NodeKind) -> Select[Node]:

@@ -1,33 +1,29 @@
-"""The pages a person opens in a browser that are not a step of a sign-in or a link: for now
-the landing page at `/`."""
+"""`/`: the landing page for visitors, the file browser's top level for people signed in."""
 
-from typing import Annotated
-
-from fastapi import APIRouter, Cookie
+from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
 
+from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.pages import render
 from dropp.oauth.dependencies import ProviderDep, WebUserDep
-from dropp.oauth.web_sessions import SESSION_COOKIE, csrf_token
 from dropp.web.docs import DOCS_PATH
+from dropp.web.files.router import folder_page
+from dropp.web.visitors import SessionCookie, visitor
 
 router = APIRouter(include_in_schema=False)
-
-SessionCookie = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
 
 
 @router.get("/", response_class=HTMLResponse)
 async def home(
+    session: SessionDep,
     settings: SettingsDep,
     provider: ProviderDep,
     user: WebUserDep,
-    session_cookie: SessionCookie = None,
-) -> HTMLResponse:
-    return render(
-        "home.html",
-        user=user,
-        google=provider.configured,
-        docs=DOCS_PATH,
-        csrf=csrf_token(settings, "logout", session_cookie or "") if user else "",
-    )
+    cookie: SessionCookie = None,
+    cursor: str | None = None,
+) -> Response:
+    person = visitor(settings, user, cookie)
+    if person is not None:
+        return await folder_page(session, person, None, cursor)
+    return render("home.html", google=provider.configured, docs=DOCS_PATH)

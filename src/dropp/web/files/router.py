@@ -1,0 +1,284 @@
+"""The file browser: folders and their files, and the forms that create, rename, move and
+trash them, restore them from the trash and empty it. Every form acts through the services
+the JSON API uses, so one rule holds for both; file bytes go straight between the browser
+and storage."""
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Form, Response
+from fastapi.responses import HTMLResponse
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dropp.core.db import SessionDep
+from dropp.core.dependencies import SettingsDep
+from dropp.core.errors import DroppError
+from dropp.core.pages import render
+from dropp.downloads.models import Channel
+from dropp.downloads.service import Downloader, issue_download
+from dropp.files import service, tree
+from dropp.files.errors import FileNotReady
+from dropp.files.models import NodeKind
+from dropp.files.names import split_folder_path
+from dropp.files.schemas import FileMove, FolderCreate, FolderMove, NodeName
+from dropp.oauth.sign_in import local_path
+from dropp.storage.dependencies import StorageDep
+from dropp.web.files.views import FolderView, folder_href, folder_view, live_folder
+from dropp.web.visitors import FormVisitor, PageVisitor, Visitor, message, see_other
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+BackField = Annotated[str, Form(max_length=2048)]
+NameField = Annotated[str, Form(max_length=1024)]
+NEW_NAME: TypeAdapter[str] = TypeAdapter(NodeName)
+
+
+def render_folder(
+    person: Visitor,
+    view: FolderView,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    return render(
+        "web/folder.html",
+        status,
+        me=person,
+        view=view,
+        error=error,
+        back=folder_href(view.folder_id),
+    )
+
+
+async def folder_page(
+    session: AsyncSession,
+    person: Visitor,
+    folder_id: UUID | None,
+    cursor: str | None,
+) -> HTMLResponse:
+    """A folder of the visitor's (None: the top level); another user's answers 404."""
+    try:
+        folder = await live_folder(session, person.user_id, folder_id) if folder_id else None
+        view = await folder_view(session, person.user_id, folder, cursor)
+    except DroppError as error:
+        return _refused(error)
+    return render_folder(person, view)
+
+
+@router.get("/folder/{folder_id}", response_class=HTMLResponse)
+async def folder(
+    folder_id: UUID, person: PageVisitor, session: SessionDep, cursor: str | None = None
+) -> Response:
+    return await folder_page(session, person, folder_id, cursor)
+
+
+@router.get("/get/{file_id}")
+async def download(
+    file_id: UUID,
+    person: PageVisitor,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> Response:
+    """The file's current bytes, by a redirect to a short-lived storage URL."""
+    try:
+        file = await service.get_file(session, person.user_id, file_id)
+        revision = await service.get_current_revision(session, file)
+        if revision is None:
+            raise FileNotReady("This file has no completed upload yet.")
+        signed = await issue_download(
+            session,
+            storage,
+            Downloader(Channel.OWNER, user_id=person.user_id),
+            file,
+            revision,
+            expires_in=settings.presign_ttl_seconds,
+        )
+    except DroppError as error:
+        return _refused(error)
+    return see_other(signed.url)
+
+
+# --- forms ------------------------------------------------------------------------------
+
+
+@router.post("/folders")
+async def create_folder(
+    person: FormVisitor,
+    session: SessionDep,
+    name: NameField = "",
+    back: BackField = "/",
+    parent: Annotated[UUID | None, Form()] = None,
+) -> Response:
+    async def act() -> None:
+        parent_path = ""
+        if parent is not None:
+            parent_path = await service.node_path(
+                session, await live_folder(session, person.user_id, parent)
+            )
+        # The name alone first: a slash in it is a refused name, not a path to make.
+        folder_name = NEW_NAME.validate_python(name)
+        body = FolderCreate.model_validate({"path": f"{parent_path}/{folder_name}"})
+        await tree.create_folder(session, person.user_id, split_folder_path(body.path))
+
+    return await _acted(session, person, back, act)
+
+
+@router.post("/{kind}/{node_id}/rename")
+async def rename(
+    kind: NodeKind,
+    node_id: UUID,
+    person: FormVisitor,
+    session: SessionDep,
+    name: NameField = "",
+    back: BackField = "/",
+) -> Response:
+    return await _acted(session, person, back, _mover(session, person, kind, node_id, name=name))
+
+
+@router.post("/{kind}/{node_id}/move")
+async def move(
+    kind: NodeKind,
+    node_id: UUID,
+    person: FormVisitor,
+    session: SessionDep,
+    parent_path: Annotated[str, Form(max_length=4096)] = "",
+    back: BackField = "/",
+) -> Response:
+    mover = _mover(session, person, kind, node_id, parent_path=parent_path)
+    return await _acted(session, person, back, mover)
+
+
+def _mover(
+    session: AsyncSession, person: Visitor, kind: NodeKind, node_id: UUID, **change: str
+) -> Callable[[], Awaitable[object]]:
+    """A rename or move as PATCH /files/{id} or /folders/{id} makes it, by the same rules."""
+    schema = FileMove if kind == NodeKind.FILE else FolderMove
+    return lambda: tree.move_node(
+        session, person.user_id, node_id, kind, schema.model_validate(change)
+    )
+
+
+@router.post("/{kind}/{node_id}/trash")
+async def trash(
+    kind: NodeKind,
+    node_id: UUID,
+    person: FormVisitor,
+    session: SessionDep,
+    back: BackField = "/",
+) -> Response:
+    return await _acted(
+        session, person, back, lambda: tree.trash_node(session, person.user_id, node_id, kind)
+    )
+
+
+# --- the trash --------------------------------------------------------------------------
+
+
+@router.get("/trash", response_class=HTMLResponse)
+async def trash_page(
+    person: PageVisitor, session: SessionDep, settings: SettingsDep, cursor: str | None = None
+) -> Response:
+    try:
+        page = await tree.list_trash(
+            session,
+            person.user_id,
+            retention=timedelta(days=settings.trash_retention_days),
+            cursor=cursor,
+            limit=100,
+        )
+    except DroppError as error:
+        return _refused(error)
+    next_href = f"/app/trash?cursor={page.next_cursor}" if page.next_cursor else None
+    return render("web/trash.html", me=person, items=page.items, next_href=next_href)
+
+
+@router.post("/trash/{kind}/{node_id}/restore")
+async def restore(
+    kind: NodeKind, node_id: UUID, person: FormVisitor, session: SessionDep
+) -> Response:
+    # A name taken meanwhile gets "name (2)", as a desktop's trash does.
+    def restored() -> Awaitable[object]:
+        return tree.restore_node(session, person.user_id, node_id, kind, autorename=True)
+
+    return await _acted(session, person, "/app/trash", restored)
+
+
+@router.post("/trash/empty")
+async def empty_trash(person: FormVisitor, session: SessionDep, storage: StorageDep) -> Response:
+    keys = await tree.empty_trash(session, person.user_id)
+    await service.forget_stored(session, storage, keys)
+    return see_other("/app/trash")
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+async def _acted(
+    session: AsyncSession,
+    person: Visitor,
+    back: str,
+    act: Callable[[], Awaitable[object]],
+) -> Response:
+    """Do what a form asks, then back to the page it came from; what refuses it is shown
+    on that page, with nothing changed."""
+    back = local_path(back)
+    try:
+        await act()
+    except (DroppError, ValidationError) as error:
+        await session.rollback()
+        return await _shown_on(session, person, back, error)
+    return see_other(back)
+
+
+async def _shown_on(
+    session: AsyncSession,
+    person: Visitor,
+    back: str,
+    error: DroppError | ValidationError,
+) -> HTMLResponse:
+    headers: dict[str, str] = {}
+    if isinstance(error, ValidationError):
+        reason, status = "; ".join(_reason(e) for e in error.errors()), 422
+    else:
+        reason, status, headers = error.detail, error.status, error.response_headers
+    folder_id = _folder_of(back)
+    try:
+        if back != "/" and folder_id is None:
+            raise LookupError(back)  # not a folder's page: the reason alone
+        folder = await live_folder(session, person.user_id, folder_id) if folder_id else None
+        page = render_folder(
+            person,
+            await folder_view(session, person.user_id, folder, None),
+            error=reason,
+            status=status,
+        )
+    except (DroppError, LookupError):
+        page = message("Not done", reason, status)
+    page.headers.update(headers)
+    return page
+
+
+def _reason(error: Any) -> str:
+    text = str(error.get("msg", "invalid"))
+    return text.removeprefix("Value error, ")
+
+
+def _folder_of(path: str) -> UUID | None:
+    prefix = "/app/folder/"
+    if not path.startswith(prefix):
+        return None
+    try:
+        return UUID(path.removeprefix(prefix).partition("?")[0])
+    except ValueError:
+        return None
+
+
+def _refused(error: DroppError) -> HTMLResponse:
+    page = message(
+        "Not found" if error.status == 404 else "Not available", error.detail, error.status
+    )
+    page.headers.update(error.response_headers)
+    return page

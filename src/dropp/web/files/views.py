@@ -1,0 +1,150 @@
+"""What the file browser shows of a folder: where it is, and a page of what it holds, read
+through the same services as the JSON API."""
+
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from dropp.files import service, tree
+from dropp.files.errors import FolderNotFound
+from dropp.files.models import Node, NodeKind, RevisionState
+from dropp.files.schemas import NodeRead
+
+PAGE_SIZE = 100
+ROOT_HREF = "/"
+
+# By the family of a file's type (or, without one, of its name's): the colour of its icon.
+# Drawn inline (no image requests, no emoji font needed), with the name's extension on it.
+COLOURS = {
+    "image": "#2e7d32",
+    "audio": "#8e24aa",
+    "video": "#c62828",
+    "text": "#455a64",
+    "application/pdf": "#d84315",
+    "application/zip": "#6d4c41",
+    "application/gzip": "#6d4c41",
+    "application/x-tar": "#6d4c41",
+}
+FILE_COLOUR = "#1a66d2"
+
+
+@dataclass(frozen=True)
+class Icon:
+    folder: bool
+    label: str = ""
+    colour: str = FILE_COLOUR
+
+
+FOLDER = Icon(folder=True)
+
+
+@dataclass(frozen=True)
+class Crumb:
+    name: str
+    href: str
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    kind: str
+    name: str
+    href: str
+    icon: Icon
+    size: str
+    updated_at: datetime
+    pending: bool
+
+
+@dataclass(frozen=True)
+class FolderView:
+    folder_id: UUID | None
+    name: str
+    path: str
+    crumbs: list[Crumb]
+    rows: list[Row]
+    next_href: str | None
+
+
+def folder_href(folder_id: UUID | str | None) -> str:
+    return ROOT_HREF if folder_id is None else f"/app/folder/{folder_id}"
+
+
+def file_href(file_id: UUID | str) -> str:
+    return f"/app/get/{file_id}"
+
+
+async def live_folder(session: AsyncSession, owner_id: UUID, folder_id: UUID) -> Node:
+    """The owner's folder, not in the trash; FolderNotFound for anything else (another
+    user's folder included)."""
+    folder = await session.scalar(service.live_node(owner_id, folder_id, NodeKind.FOLDER))
+    if folder is None:
+        raise FolderNotFound("There is no such folder.")
+    return folder
+
+
+async def folder_view(
+    session: AsyncSession, owner_id: UUID, folder: Node | None, cursor: str | None
+) -> FolderView:
+    page = await tree.list_children(
+        session, owner_id, folder.id if folder else None, cursor=cursor, limit=PAGE_SIZE
+    )
+    here = folder_href(folder.id if folder else None)
+    return FolderView(
+        folder_id=folder.id if folder else None,
+        name=folder.name if folder else "Files",
+        path=await service.node_path(session, folder) if folder else "/",
+        crumbs=await _crumbs(session, folder),
+        rows=[_row(item) for item in page.items],
+        next_href=f"{here}?cursor={page.next_cursor}" if page.next_cursor else None,
+    )
+
+
+async def _crumbs(session: AsyncSession, folder: Node | None) -> list[Crumb]:
+    """From the top level down to the folder's parent (the folder itself is the heading)."""
+    crumbs: list[Crumb] = []
+    parent_id = folder.parent_id if folder else None
+    while parent_id is not None:
+        parent = await session.get_one(Node, parent_id)
+        crumbs.append(Crumb(parent.name, folder_href(parent.id)))
+        parent_id = parent.parent_id
+    if folder is not None:
+        crumbs.append(Crumb("Files", ROOT_HREF))
+    return crumbs[::-1]
+
+
+def _row(item: NodeRead) -> Row:
+    kind = NodeKind(item["kind"])
+    folder = kind == NodeKind.FOLDER
+    node_id = str(item["id"])
+    return Row(
+        id=node_id,
+        kind=kind.value,
+        name=item["name"],
+        href=folder_href(node_id) if folder else file_href(node_id),
+        icon=FOLDER if folder else icon(item["name"], item["content_type"]),
+        size="" if folder else human_size(item["size"]),
+        updated_at=item["updated_at"],
+        pending=not folder and item["status"] != RevisionState.COMPLETE,
+    )
+
+
+def icon(name: str, content_type: str | None) -> Icon:
+    kind = content_type or mimetypes.guess_type(name, strict=False)[0] or ""
+    colour = COLOURS.get(kind) or COLOURS.get(kind.partition("/")[0]) or FILE_COLOUR
+    extension = name.rpartition(".")[2] if "." in name.strip(".") else ""
+    return Icon(folder=False, label=extension[:4].upper(), colour=colour)
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return ""
+    amount = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if amount < 1000 or unit == "TB":
+            return f"{size:,} B" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    raise AssertionError("unreachable")

@@ -1,0 +1,74 @@
+"""The web app's forms act only with the form token of the session that sends them, and
+never for someone signed out; what they do goes through the JSON API's rules."""
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from dropp.core.config import Settings
+from dropp.oauth.web_sessions import csrf_token
+from tests.helpers import PASSWORD, register_account
+
+
+async def signed_in_cookie(client: httpx.AsyncClient, email: str) -> str:
+    answer = await client.post("/login/", data={"email": email, "password": PASSWORD})
+    assert answer.status_code == 303, answer.text
+    client.cookies.clear()  # sent by hand below, so each request says whose it is
+    return answer.cookies["dropp_session"]
+
+
+def session(cookie: str) -> dict[str, str]:
+    return {"Cookie": f"dropp_session={cookie}"}
+
+
+async def folder_names(client: httpx.AsyncClient, headers: dict[str, str]) -> list[str]:
+    listing = await client.get("/folders", params={"path": "/"}, headers=headers)
+    return [item["name"] for item in listing.json()["items"]]
+
+
+async def test_a_form_needs_its_sessions_token(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    ada = await register_account(client, "ada@example.com", engine=engine)
+    bob = await register_account(client, "bob@example.com", engine=engine)
+    cookie = await signed_in_cookie(client, "ada@example.com")
+    bobs_cookie = await signed_in_cookie(client, "bob@example.com")
+
+    for token in ("", "0" * 64, csrf_token(settings, "web", bobs_cookie)):
+        refused = await client.post(
+            "/app/folders",
+            data={"csrf": token, "name": "Taxes"},
+            headers=session(cookie),
+        )
+        assert refused.status_code == 403, refused.text
+    signed_out = await client.post(
+        "/app/folders", data={"csrf": csrf_token(settings, "web", cookie), "name": "Taxes"}
+    )
+    assert signed_out.status_code == 401
+    assert await folder_names(client, ada.headers) == []
+
+    made = await client.post(
+        "/app/folders",
+        data={"csrf": csrf_token(settings, "web", cookie), "name": "Taxes"},
+        headers=session(cookie),
+    )
+    assert made.status_code == 303
+    assert made.headers["location"] == "/"
+    assert await folder_names(client, ada.headers) == ["Taxes"]
+    assert await folder_names(client, bob.headers) == []
+
+
+async def test_a_name_the_api_refuses_is_refused_on_the_page(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    ada = await register_account(client, "ada@example.com", engine=engine)
+    cookie = await signed_in_cookie(client, "ada@example.com")
+    token = csrf_token(settings, "web", cookie)
+
+    for name, why in [("CON", "Windows"), ("a/b", "/"), ("x" * 300, "255")]:
+        refused = await client.post(
+            "/app/folders", data={"csrf": token, "name": name}, headers=session(cookie)
+        )
+        assert refused.status_code == 422, (name, refused.text)
+        assert 'role="alert"' in refused.text
+        assert why in refused.text, refused.text
+    assert await folder_names(client, ada.headers) == []
