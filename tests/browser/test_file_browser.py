@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.browser.conftest import Browsing, assert_accessible
 from tests.browser.flows import expect_heading, sign_in_with_password
-from tests.helpers import Account, register_account, upload_file
+from tests.helpers import Account, download_bytes, register_account, upload_file
 
 # `DROPP_SCREENSHOTS=docs/images pytest tests/browser/test_file_browser.py` refreshes the
 # README's pictures of the web app from what this test sees.
@@ -158,10 +158,11 @@ async def test_another_accounts_folder_and_file_are_not_found(
 
     await page.goto(browsing.url(f"/app/folder/{folder.json()['id']}"))
     await expect_heading(page, "Not found")
-    answer = await page.goto(browsing.url(f"/app/get/{secret['file_id']}"))
-    assert answer is not None
-    assert answer.status == 404
-    await expect_heading(page, "Not found")
+    for path in (f"/app/get/{secret['file_id']}", f"/app/file/{secret['file_id']}/revisions"):
+        answer = await page.goto(browsing.url(path))
+        assert answer is not None
+        assert answer.status == 404
+        await expect_heading(page, "Not found")
 
 
 async def test_signed_out_pages_ask_to_sign_in_and_come_back(
@@ -174,3 +175,45 @@ async def test_signed_out_pages_ask_to_sign_in_and_come_back(
     await expect_heading(page, "Sign in to Dropp")
     await sign_in_with_password(page, "ada@example.com")
     await expect_heading(page, "Trash")
+
+
+async def test_versions_come_back_and_a_conflicted_copy_says_what_it_is(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    page = browsing.page
+    account = await signed_in(browsing, api, engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        first = await upload_file(api, web, account, "report.txt", b"first draft")
+        await upload_file(api, web, account, "report.txt", b"second draft")
+        # A laptop that last saw the first draft saves its own edit: both are kept.
+        await upload_file(
+            api,
+            web,
+            account,
+            "report.txt",
+            b"laptop's edit",
+            base_revision=first["revision_id"],
+            conflict="keep_both",
+            device="laptop",
+        )
+
+    await page.goto(browsing.url("/"))
+    copy = page.get_by_role("row").filter(has_text="conflicted copy laptop")
+    await expect(copy.get_by_text("conflicted copy", exact=True)).to_be_visible()
+    await open_actions(page, "report.txt")
+    await page.get_by_role("link", name="Versions of report.txt").click()
+    await expect_heading(page, "Versions of report.txt")
+    await expect(page.get_by_role("row")).to_have_count(3)  # the header and two versions
+    await assert_accessible(page)
+
+    older = page.get_by_role("row").filter(has_not_text="(current)").nth(1)
+    async with page.expect_download() as downloading:
+        await older.get_by_role("link", name="Download").click()
+    saved = await (await downloading.value).path()
+    assert saved.read_bytes() == b"first draft"
+
+    await older.get_by_role("button", name="Restore the version").click()
+    await expect(page.get_by_role("row")).to_have_count(4)
+    async with httpx.AsyncClient(timeout=30) as web:
+        current = await download_bytes(api, web, account, first["file_id"])
+    assert current.content == b"first draft"

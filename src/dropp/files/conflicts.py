@@ -16,6 +16,8 @@ from dropp.files.names import MAX_NAME_BYTES, normalize_existing_name
 from dropp.files.revision_errors import RevisionConflict
 
 UNNAMED_DEVICE = "another device"
+# What every conflicted copy's name holds, for those who show them as such.
+CONFLICT_MARK = " (conflicted copy "
 
 
 class ConflictMode(StrEnum):
@@ -75,7 +77,7 @@ def conflicted_copy_name(name: str, device: str | None, on: date, attempt: int =
     ` 2`, ` 3`... before the closing parenthesis."""
     stem, extension = _split_extension(name)
     number = f" {attempt}" if attempt > 1 else ""
-    label = f" (conflicted copy {device or UNNAMED_DEVICE} {on.isoformat()}{number})"
+    label = f"{CONFLICT_MARK}{device or UNNAMED_DEVICE} {on.isoformat()}{number})"
     room = MAX_NAME_BYTES - len((label + extension).encode())
     # A long name loses the end of its stem, never the label or the extension.
     stem = stem.encode()[: max(room, 1)].decode(errors="ignore") or "_"

@@ -13,20 +13,29 @@ from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import DroppError
 from dropp.core.pages import render
 from dropp.downloads.models import Channel
 from dropp.downloads.service import Downloader, issue_download
-from dropp.files import service, tree
+from dropp.files import revisions, service, tree
 from dropp.files.errors import FileNotReady
 from dropp.files.models import NodeKind
 from dropp.files.names import split_folder_path
 from dropp.files.schemas import FileMove, FolderCreate, FolderMove, NodeName
 from dropp.oauth.sign_in import local_path
 from dropp.storage.dependencies import StorageDep
-from dropp.web.files.views import FolderView, folder_href, folder_view, live_folder
+from dropp.storage.s3 import Storage
+from dropp.web.files.views import (
+    PAGE_SIZE,
+    FolderView,
+    folder_href,
+    folder_view,
+    human_size,
+    live_folder,
+)
 from dropp.web.visitors import FormVisitor, PageVisitor, Visitor, message, see_other
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -83,11 +92,38 @@ async def download(
     settings: SettingsDep,
 ) -> Response:
     """The file's current bytes, by a redirect to a short-lived storage URL."""
+    return await _download(session, storage, settings, person, file_id, None)
+
+
+@router.get("/file/{file_id}/revisions/{revision_id}/get")
+async def download_revision(
+    file_id: UUID,
+    revision_id: UUID,
+    person: PageVisitor,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> Response:
+    """One revision's bytes, the same way."""
+    return await _download(session, storage, settings, person, file_id, revision_id)
+
+
+async def _download(
+    session: AsyncSession,
+    storage: Storage,
+    settings: Settings,
+    person: Visitor,
+    file_id: UUID,
+    revision_id: UUID | None,
+) -> Response:
     try:
         file = await service.get_file(session, person.user_id, file_id)
-        revision = await service.get_current_revision(session, file)
-        if revision is None:
-            raise FileNotReady("This file has no completed upload yet.")
+        if revision_id is None:
+            revision = await service.get_current_revision(session, file)
+            if revision is None:
+                raise FileNotReady("This file has no completed upload yet.")
+        else:
+            revision = await revisions.get_revision(session, file, revision_id)
         signed = await issue_download(
             session,
             storage,
@@ -99,6 +135,67 @@ async def download(
     except DroppError as error:
         return _refused(error)
     return see_other(signed.url)
+
+
+@router.get("/file/{file_id}/revisions", response_class=HTMLResponse)
+async def revisions_page(
+    file_id: UUID, person: PageVisitor, session: SessionDep, cursor: str | None = None
+) -> Response:
+    """A file's versions, newest first, each to download or bring back."""
+    return await _revisions_page(session, person, file_id, cursor)
+
+
+async def _revisions_page(
+    session: AsyncSession,
+    person: Visitor,
+    file_id: UUID,
+    cursor: str | None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    try:
+        file = await service.get_file(session, person.user_id, file_id)
+        page = await revisions.list_revisions(session, file, cursor=cursor, limit=PAGE_SIZE)
+        folder_path = await service.node_path(session, file)
+    except DroppError as refused:
+        return _refused(refused)
+    here = f"/app/file/{file_id}/revisions"
+    return render(
+        "web/revisions.html",
+        status,
+        me=person,
+        file=file,
+        parent=folder_href(file.parent_id),
+        path=folder_path,
+        revisions=page.revisions,
+        sizes={r.revision_id: human_size(r.size) for r in page.revisions},
+        next_href=f"{here}?cursor={page.next_cursor}" if page.next_cursor else None,
+        error=error,
+    )
+
+
+@router.post("/file/{file_id}/revisions/{revision_id}/restore")
+async def restore_revision(
+    file_id: UUID,
+    revision_id: UUID,
+    person: FormVisitor,
+    session: SessionDep,
+    storage: StorageDep,
+    settings: SettingsDep,
+) -> Response:
+    """Make this revision's bytes the file's newest, as POST .../restore of the API does."""
+    try:
+        await revisions.restore_revision(
+            session, storage, settings, person.user_id, file_id, revision_id, device="web"
+        )
+    except DroppError as error:
+        await session.rollback()
+        page = await _revisions_page(
+            session, person, file_id, None, error=error.detail, status=error.status
+        )
+        page.headers.update(error.response_headers)
+        return page
+    return see_other(f"/app/file/{file_id}/revisions")
 
 
 # --- forms ------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from uuid import UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.files import service, tree
+from dropp.files.conflicts import CONFLICT_MARK
 from dropp.files.errors import FolderNotFound
 from dropp.files.models import Node, NodeKind, RevisionState
 from dropp.files.schemas import NodeRead
@@ -57,6 +58,7 @@ class Row:
     size: str
     updated_at: datetime
     pending: bool
+    conflicted: bool
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ def _row(item: NodeRead) -> Row:
         size="" if folder else human_size(item["size"]),
         updated_at=item["updated_at"],
         pending=not folder and item["status"] != RevisionState.COMPLETE,
+        conflicted=not folder and CONFLICT_MARK in item["name"],
     )
 
 
