@@ -16,7 +16,6 @@ from dropp.auth.errors import (
     EmailLinkGone,
     EmailLinkNotFound,
     InvalidEmailLink,
-    InvalidNewPassword,
     InvalidToken,
     NoEmailAddress,
 )
@@ -29,8 +28,8 @@ logger = logging.getLogger(__name__)
 
 # Anything longer was not issued here; it is refused before it is hashed.
 MAX_TOKEN_LENGTH = 128
-MIN_PASSWORD_LENGTH = 8
-MAX_PASSWORD_LENGTH = 1024
+MIN_PASSWORD_LENGTH = passwords.MIN_PASSWORD_LENGTH
+MAX_PASSWORD_LENGTH = passwords.MAX_PASSWORD_LENGTH
 
 VERIFY_PATH = "/auth/verify-email"
 RESET_PATH = "/auth/password-reset/confirm"
@@ -267,10 +266,7 @@ async def reset_password(session: AsyncSession, token: str, password: str) -> Us
     Following the link proves control of the mailbox, so an unverified address becomes verified.
     """
     _, user = await _redeemable(session, token, EmailTokenPurpose.RESET_PASSWORD, lock=True)
-    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
-        raise InvalidNewPassword(
-            f"The password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
-        )
+    passwords.check_new_password(password)
     now = datetime.now(UTC)
     user.password_hash = await passwords.hash_password(password)
     if user.email_verified_at is None:

@@ -6,6 +6,11 @@ from functools import cache
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from dropp.auth.errors import InvalidNewPassword
+
+MIN_PASSWORD_LENGTH = 8
+MAX_PASSWORD_LENGTH = 1024
+
 
 @cache
 def _hasher() -> PasswordHasher:
@@ -15,6 +20,14 @@ def _hasher() -> PasswordHasher:
 @cache
 def _decoy_hash() -> str:
     return _hasher().hash("decoy password that matches no account")
+
+
+def check_new_password(password: str) -> None:
+    """The rule for every password a person chooses (a reset, a change)."""
+    if not MIN_PASSWORD_LENGTH <= len(password) <= MAX_PASSWORD_LENGTH:
+        raise InvalidNewPassword(
+            f"The password must be {MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters long."
+        )
 
 
 async def hash_password(password: str) -> str:

@@ -6,6 +6,7 @@ from dropp.auth.errors import InvalidCredentials, InvalidRefreshToken, InvalidTo
 from dropp.auth.schemas import (
     LinkSent,
     LoginRequest,
+    PasswordChange,
     RefreshRequest,
     TokenRead,
     UserCreate,
@@ -69,6 +70,22 @@ async def login(body: LoginRequest, session: SessionDep, issuer: TokenIssuerDep)
 async def refresh(body: RefreshRequest, session: SessionDep, issuer: TokenIssuerDep) -> TokenRead:
     """Trade a refresh token for a new pair; each refresh token works once."""
     return await issuer.rotate(session, body.refresh_token)
+
+
+@router.post(
+    "/auth/password",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=responses(NotAuthenticated, InvalidToken, InvalidCredentials, RateLimited),
+    dependencies=[rate_limited("password-change")],
+)
+async def change_password(
+    body: PasswordChange, principal: CurrentPrincipal, session: SessionDep
+) -> None:
+    """Change your password, giving the current one. Every session of the account ends,
+    this one's included: sign in again with the new password."""
+    await service.change_password(
+        session, principal.user_id, body.current_password, body.new_password
+    )
 
 
 @router.get("/me", responses=responses(NotAuthenticated, InvalidToken))

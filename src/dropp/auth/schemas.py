@@ -5,6 +5,7 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 
 from dropp.auth.models import User
+from dropp.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
 from dropp.core.emails import EmailAddress
 from dropp.core.schemas import RequestBody
 
@@ -18,6 +19,15 @@ class LoginRequest(RequestBody):
     # Not validated as an address: a malformed email simply matches no account.
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
+
+
+class PasswordChange(RequestBody):
+    current_password: str = Field(max_length=1024)
+    new_password: str = Field(
+        min_length=MIN_PASSWORD_LENGTH,
+        max_length=MAX_PASSWORD_LENGTH,
+        description=f"{MIN_PASSWORD_LENGTH} to {MAX_PASSWORD_LENGTH} characters.",
+    )
 
 
 class RefreshRequest(RequestBody):

@@ -30,6 +30,21 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> User
     return user
 
 
+async def change_password(session: AsyncSession, user_id: UUID, current: str, new: str) -> User:
+    """Set a new password for someone who knows the current one, and end every session of
+    the account: whoever learnt the old password may hold one. InvalidCredentials when the
+    current password is wrong (an account without one has none to give)."""
+    user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+    valid = await passwords.verify_password(user.password_hash if user else None, current)
+    if user is None or not valid or not user.is_active:
+        raise InvalidCredentials("The current password is incorrect.")
+    passwords.check_new_password(new)
+    user.password_hash = await passwords.hash_password(new)
+    await sign_out_everywhere(session, user.id)
+    await session.flush()
+    return user
+
+
 async def get_user(session: AsyncSession, user_id: UUID) -> User | None:
     return await session.get(User, user_id)
 
