@@ -217,3 +217,29 @@ async def test_versions_come_back_and_a_conflicted_copy_says_what_it_is(
     async with httpx.AsyncClient(timeout=30) as web:
         current = await download_bytes(api, web, account, first["file_id"])
     assert current.content == b"first draft"
+
+
+async def test_search_finds_by_a_piece_of_the_name_and_leads_to_the_folder(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    page = browsing.page
+    account = await signed_in(browsing, api, engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        await upload_file(api, web, account, "Tax Return 2025.pdf", b"a", folder="/Papers/Tax")
+        await upload_file(api, web, account, "holiday.jpg", b"b", folder="/Photos")
+
+    await page.goto(browsing.url("/"))
+    await page.get_by_role("searchbox", name="Search your files").fill("return")
+    await page.get_by_role("button", name="Search").click()
+
+    await expect_heading(page, "Found for “return”")
+    found = page.get_by_role("row").filter(has_text="Tax Return 2025.pdf")
+    await expect(found).to_contain_text("/Papers/Tax")
+    await expect(page.get_by_role("row")).to_have_count(2)
+    await assert_accessible(page)
+    await found.get_by_role("link", name="/Papers/Tax").click()
+    await expect_heading(page, "Tax")
+
+    await page.get_by_role("searchbox", name="Search your files").fill("nothing like it")
+    await page.get_by_role("button", name="Search").click()
+    await expect(page.get_by_text("Nothing in your files has a name with")).to_be_visible()

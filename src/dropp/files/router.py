@@ -12,7 +12,7 @@ from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import NotAuthenticated, responses
 from dropp.downloads.service import Downloader, issue_download
-from dropp.files import service, tree
+from dropp.files import search, service, tree
 from dropp.files.dependencies import ReadableFile
 from dropp.files.errors import (
     FileNotFound,
@@ -32,6 +32,7 @@ from dropp.files.schemas import (
     FileRead,
     NodeRead,
     NodeRestore,
+    SearchPage,
     StatusFilter,
 )
 from dropp.sharing.people_schemas import RecipientFileRead
@@ -67,6 +68,19 @@ async def list_files(
         cursor=cursor,
         limit=limit,
     )
+
+
+@router.get("/search", responses=responses(InvalidCursor))
+async def search_nodes(
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    q: Annotated[str, Query(min_length=1, max_length=255, description="A piece of a name.")],
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> SearchPage:
+    """Your files and folders (not in the trash) whose name holds `q`, compared as names are
+    (so `REPORT` finds `report.pdf`), most recently changed first."""
+    return await search.search(session, principal.user_id, q, cursor=cursor, limit=limit)
 
 
 @router.get("/files/{file_id}", responses=responses(FileNotFound))

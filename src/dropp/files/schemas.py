@@ -154,6 +154,11 @@ class ChildrenPage(BaseModel):
     next_cursor: str | None
 
 
+class SearchPage(BaseModel):
+    items: list[NodeRead] = Field(description="Most recently changed first.")
+    next_cursor: str | None
+
+
 class TrashRead(BaseModel):
     id: UUID
     kind: NodeKind

@@ -162,7 +162,7 @@ async def _representative(session: AsyncSession, node: Node) -> FileRevision | N
     )
 
 
-def _node_read(node: Node, revision: FileRevision | None, parent_path: str) -> NodeRead:
+def node_read(node: Node, revision: FileRevision | None, parent_path: str) -> NodeRead:
     read = NodeRead(
         id=str(node.id),
         kind=node.kind,
@@ -188,7 +188,7 @@ async def read_node(session: AsyncSession, node: Node) -> NodeRead:
     parent_path = ""
     if node.parent_id is not None:
         parent_path = (await service.folder_paths(session, {node.parent_id}))[node.parent_id]
-    return _node_read(node, await _representative(session, node), parent_path)
+    return node_read(node, await _representative(session, node), parent_path)
 
 
 def _encode_children_cursor(rank: int, name: str, node_id: str) -> str:

@@ -6,9 +6,10 @@ and storage."""
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, Form, Query, Response
 from fastapi.responses import HTMLResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,10 +21,10 @@ from dropp.core.errors import DroppError
 from dropp.core.pages import render
 from dropp.downloads.models import Channel
 from dropp.downloads.service import Downloader, issue_download
-from dropp.files import revisions, service, tree
+from dropp.files import revisions, search, service, tree
 from dropp.files.errors import FileNotReady
 from dropp.files.models import NodeKind
-from dropp.files.names import split_folder_path
+from dropp.files.names import existing_path_names, split_folder_path
 from dropp.files.schemas import FileMove, FolderCreate, FolderMove, NodeName
 from dropp.oauth.sign_in import local_path
 from dropp.storage.dependencies import StorageDep
@@ -31,10 +32,12 @@ from dropp.storage.s3 import Storage
 from dropp.web.files.views import (
     PAGE_SIZE,
     FolderView,
+    Row,
     folder_href,
     folder_view,
     human_size,
     live_folder,
+    row,
 )
 from dropp.web.visitors import FormVisitor, PageVisitor, Visitor, message, see_other
 
@@ -81,6 +84,41 @@ async def folder(
     folder_id: UUID, person: PageVisitor, session: SessionDep, cursor: str | None = None
 ) -> Response:
     return await folder_page(session, person, folder_id, cursor)
+
+
+@router.get("/search", response_class=HTMLResponse)
+async def search_page(
+    person: PageVisitor,
+    session: SessionDep,
+    q: Annotated[str, Query(max_length=255)] = "",
+    cursor: str | None = None,
+) -> Response:
+    """What GET /search finds, with each item's folder."""
+    results: list[Row] = []
+    next_href = None
+    if q.strip():
+        try:
+            page = await search.search(session, person.user_id, q, cursor=cursor, limit=PAGE_SIZE)
+        except DroppError as error:
+            return _refused(error)
+        results = [row(item) for item in page.items]
+        if page.next_cursor:
+            next_href = f"/app/search?{urlencode({'q': q, 'cursor': page.next_cursor})}"
+    return render("web/search.html", me=person, q=q, rows=results, next_href=next_href)
+
+
+@router.get("/path")
+async def folder_at(
+    person: PageVisitor, session: SessionDep, p: Annotated[str, Query(max_length=4096)] = "/"
+) -> Response:
+    """The folder at a path (the search shows where each item is by its path)."""
+    try:
+        folder_id = await service.find_folder(session, person.user_id, existing_path_names(p))
+    except ValueError:
+        return message("Not found", f"There is no folder {p}.", 404)
+    except DroppError as error:
+        return _refused(error)
+    return see_other(folder_href(folder_id))
 
 
 @router.get("/get/{file_id}")

@@ -4,6 +4,7 @@ through the same services as the JSON API."""
 import mimetypes
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlencode
 from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -59,6 +60,8 @@ class Row:
     updated_at: datetime
     pending: bool
     conflicted: bool
+    folder: str
+    folder_href: str
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,11 @@ class FolderView:
 
 def folder_href(folder_id: UUID | str | None) -> str:
     return ROOT_HREF if folder_id is None else f"/app/folder/{folder_id}"
+
+
+def path_href(path: str) -> str:
+    """The folder at this path, found when followed."""
+    return ROOT_HREF if path == "/" else f"/app/path?{urlencode({'p': path})}"
 
 
 def file_href(file_id: UUID | str) -> str:
@@ -100,7 +108,7 @@ async def folder_view(
         name=folder.name if folder else "Files",
         path=await service.node_path(session, folder) if folder else "/",
         crumbs=await _crumbs(session, folder),
-        rows=[_row(item) for item in page.items],
+        rows=[row(item) for item in page.items],
         next_href=f"{here}?cursor={page.next_cursor}" if page.next_cursor else None,
     )
 
@@ -118,7 +126,7 @@ async def _crumbs(session: AsyncSession, folder: Node | None) -> list[Crumb]:
     return crumbs[::-1]
 
 
-def _row(item: NodeRead) -> Row:
+def row(item: NodeRead) -> Row:
     kind = NodeKind(item["kind"])
     folder = kind == NodeKind.FOLDER
     node_id = str(item["id"])
@@ -132,6 +140,8 @@ def _row(item: NodeRead) -> Row:
         updated_at=item["updated_at"],
         pending=not folder and item["status"] != RevisionState.COMPLETE,
         conflicted=not folder and CONFLICT_MARK in item["name"],
+        folder=item["path"].rpartition("/")[0] or "/",
+        folder_href=path_href(item["path"].rpartition("/")[0] or "/"),
     )
 
 
