@@ -3,6 +3,7 @@ trash them, restore them from the trash and empty it. Every form acts through th
 the JSON API uses, so one rule holds for both; file bytes go straight between the browser
 and storage."""
 
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
@@ -27,6 +28,8 @@ from dropp.files.models import NodeKind
 from dropp.files.names import existing_path_names, split_folder_path
 from dropp.files.schemas import FileMove, FolderCreate, FolderMove, NodeName
 from dropp.oauth.sign_in import local_path
+from dropp.sharing import links
+from dropp.sharing.link_schemas import ShareLinkCreate
 from dropp.storage.dependencies import StorageDep
 from dropp.storage.s3 import Storage
 from dropp.web.files.views import (
@@ -307,6 +310,95 @@ async def trash(
     return await _acted(
         session, person, back, lambda: tree.trash_node(session, person.user_id, node_id, kind)
     )
+
+
+# --- share links ----------------------------------------------------------------------
+
+EXPIRIES = {"": None, "hour": 3600, "day": 86_400, "week": 7 * 86_400, "month": 30 * 86_400}
+
+
+@router.post("/{kind}/{node_id}/share")
+async def share(
+    kind: NodeKind,
+    node_id: UUID,
+    person: FormVisitor,
+    session: SessionDep,
+    settings: SettingsDep,
+    expires: Annotated[str, Form(max_length=16)] = "",
+    password: Annotated[str, Form(max_length=1024)] = "",
+    max_downloads: Annotated[str, Form(max_length=16)] = "",
+    back: BackField = "/",
+) -> Response:
+    """A share link to the item, as POST /shares makes it; its URL is shown once, here."""
+    target = "file_id" if kind == NodeKind.FILE else "folder_id"
+    body = {
+        target: str(node_id),
+        "expires_in": EXPIRIES.get(expires, -1),  # another value is refused by the schema
+        "password": password or None,
+        # A form sends text; a whole number goes to the schema as one, anything else as
+        # the text it is, for the schema to refuse.
+        "max_downloads": int(limit)
+        if (limit := max_downloads.strip()).isdigit()
+        else limit or None,
+    }
+    try:
+        made = await links.create_link(
+            session, settings, person.user_id, ShareLinkCreate.model_validate(body)
+        )
+    except (DroppError, ValidationError) as error:
+        await session.rollback()
+        return await _shown_on(session, person, local_path(back), error)
+    nonce = secrets.token_urlsafe(16)
+    return render(
+        "web/share_made.html",
+        headers={"Content-Security-Policy": SCRIPT_POLICY.format(nonce=nonce)},
+        me=person,
+        link=made,
+        nonce=nonce,
+        back=local_path(back),
+    )
+
+
+# A page with the one script it runs (copying the link), nothing else.
+SCRIPT_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+@router.get("/shares", response_class=HTMLResponse)
+async def shares_page(
+    person: PageVisitor, session: SessionDep, cursor: str | None = None
+) -> Response:
+    """The visitor's share links with their downloads, each to revoke."""
+    return await _shares_page(session, person, cursor)
+
+
+async def _shares_page(
+    session: AsyncSession,
+    person: Visitor,
+    cursor: str | None,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    try:
+        page = await links.list_links(session, person.user_id, cursor=cursor, limit=PAGE_SIZE)
+    except DroppError as refused:
+        return _refused(refused)
+    next_href = f"/app/shares?cursor={page.next_cursor}" if page.next_cursor else None
+    return render(
+        "web/shares.html", status, me=person, links=page.items, next_href=next_href, error=error
+    )
+
+
+@router.post("/shares/{link_id}/revoke")
+async def revoke_share(link_id: UUID, person: FormVisitor, session: SessionDep) -> Response:
+    try:
+        await links.revoke_link(session, person.user_id, link_id)
+    except DroppError as error:
+        await session.rollback()
+        return await _shares_page(session, person, None, error.detail, error.status)
+    return see_other("/app/shares")
 
 
 # --- the trash --------------------------------------------------------------------------

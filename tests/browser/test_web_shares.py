@@ -1,0 +1,91 @@
+"""Share links made in the web app, copied, opened by someone without an account in another
+browser, counted, and revoked."""
+
+import httpx
+from playwright.async_api import Browser, expect
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.browser.conftest import Browsing, assert_accessible
+from tests.browser.flows import expect_heading, sign_in_with_password
+from tests.helpers import register_account, upload_file
+
+PASSWORD = "open sesame 42"
+
+
+async def test_a_link_made_copied_opened_elsewhere_counted_and_revoked(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, chromium: Browser
+) -> None:
+    owner = await register_account(api, "owner@example.com", engine=engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        await upload_file(api, web, owner, "figures.csv", b"q1,q2\n3,4\n")
+    page = browsing.page
+    await browsing.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    await page.goto(browsing.url("/login/?next=/"))
+    await sign_in_with_password(page, owner.email)
+
+    await page.get_by_role("row").filter(has_text="figures.csv").get_by_text("Actions").click()
+    await page.get_by_label("Password (optional)").fill(PASSWORD)
+    await page.get_by_label("Download limit (optional)").fill("2")
+    await page.get_by_label("Link works for").select_option("week")
+    await page.get_by_role("button", name="Make a share link").click()
+
+    await expect_heading(page, "A link to figures.csv")
+    await expect(page.get_by_text("after entering the password")).to_be_visible()
+    url = await page.get_by_label("Link").input_value()
+    assert url.startswith(f"{browsing.live.url}/s/")
+    await assert_accessible(page)
+    await page.get_by_role("button", name="Copy the link").click()
+    await expect(page.get_by_role("status")).to_have_text("Copied.")
+    assert await page.evaluate("navigator.clipboard.readText()") == url
+
+    # Someone else, in a browser with no Dropp session at all.
+    stranger = await chromium.new_context()
+    try:
+        other = await stranger.new_page()
+        await other.goto(url)
+        await expect(other.get_by_role("heading", level=1)).to_have_text(
+            "This link needs a password"
+        )
+        await other.get_by_label("Password").fill(PASSWORD)
+        await other.get_by_role("button", name="Open").click()
+        async with other.expect_download() as started:
+            await other.get_by_role("link", name="Download").click()
+        saved = await (await started.value).path()
+        assert saved.read_bytes() == b"q1,q2\n3,4\n"
+
+        await page.get_by_role("navigation", name="Main").get_by_role("link", name="Shares").click()
+        await expect_heading(page, "Share links")
+        listed = page.get_by_role("row").filter(has_text="/figures.csv")
+        await expect(listed).to_contain_text("1 of 2")
+        await expect(listed.get_by_text("password", exact=True)).to_be_visible()
+        await assert_accessible(page)
+        await listed.get_by_role("button", name="Revoke the link to figures.csv").click()
+        await expect(page.get_by_text("No share links.")).to_be_visible()
+
+        gone = await other.goto(url)
+        assert gone is not None
+        assert gone.status == 404
+    finally:
+        await stranger.close()
+
+
+async def test_a_link_the_api_would_refuse_is_refused_on_the_page(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    owner = await register_account(api, "owner@example.com", engine=engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        await upload_file(api, web, owner, "figures.csv", b"x")
+    page = browsing.page
+    await page.goto(browsing.url("/login/?next=/"))
+    await sign_in_with_password(page, owner.email)
+    browsing.watch.expected.append("status of 422")
+
+    await page.get_by_role("row").filter(has_text="figures.csv").get_by_text("Actions").click()
+    # Under the minimum, which the browser would stop: sent as a script would.
+    await page.get_by_label("Password (optional)").evaluate("field => field.minLength = 0")
+    await page.get_by_label("Password (optional)").fill("short")
+    await page.get_by_role("button", name="Make a share link").click()
+
+    await expect(page.get_by_role("alert")).to_contain_text("8 characters")
+    listed = await api.get("/shares", headers=owner.headers)
+    assert listed.json()["items"] == []
