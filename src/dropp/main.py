@@ -47,6 +47,7 @@ from dropp.web.docs import STATIC, STATIC_PATH
 from dropp.web.docs import router as docs_router
 from dropp.web.files.router import router as web_files_router
 from dropp.web.router import router as web_router
+from dropp.web.sharing.router import router as web_sharing_router
 from dropp.web.visitors import PageRefusal, refusal_page
 
 
@@ -131,6 +132,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_router)
     app.include_router(web_files_router)
     app.include_router(web_account_router)
+    app.include_router(web_sharing_router)
     app.include_router(docs_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_router)

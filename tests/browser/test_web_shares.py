@@ -89,3 +89,50 @@ async def test_a_link_the_api_would_refuse_is_refused_on_the_page(
     await expect(page.get_by_role("alert")).to_contain_text("8 characters")
     listed = await api.get("/shares", headers=owner.headers)
     assert listed.json()["items"] == []
+
+
+async def test_a_folder_shared_with_a_person_is_theirs_to_open_until_it_stops(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, chromium: Browser
+) -> None:
+    owner = await register_account(api, "owner@example.com", engine=engine)
+    await register_account(api, "friend@example.com", engine=engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        await upload_file(api, web, owner, "beach.jpg", b"sand and sea", folder="/Trip/Day 1")
+    page = browsing.page
+    await page.goto(browsing.url("/login/?next=/"))
+    await sign_in_with_password(page, owner.email)
+
+    trip = page.get_by_role("row").filter(has_text="Trip")
+    await trip.get_by_text("Actions").click()
+    await trip.get_by_label("Share with (an email address)").fill("friend@example.com")
+    await trip.get_by_role("button", name="Share with this person").click()
+    await expect_heading(page, "Shared with people")
+    await expect(page.get_by_role("row").filter(has_text="/Trip")).to_contain_text(
+        "friend@example.com"
+    )
+    await assert_accessible(page)
+
+    friend = await chromium.new_context(viewport={"width": 375, "height": 812})
+    try:
+        theirs = await friend.new_page()
+        await theirs.goto(browsing.url("/login/?next=/app/shared"))
+        await sign_in_with_password(theirs, "friend@example.com")
+        await expect(theirs.get_by_role("heading", level=1)).to_have_text("Shared with me")
+        await expect(theirs.get_by_role("row").filter(has_text="Trip")).to_contain_text(
+            "owner@example.com"
+        )
+        await assert_accessible(theirs)
+        await theirs.get_by_role("link", name="Trip", exact=True).click()
+        await theirs.get_by_role("link", name="Day 1", exact=True).click()
+        await assert_accessible(theirs)
+        async with theirs.expect_download() as started:
+            await theirs.get_by_role("link", name="beach.jpg", exact=True).click()
+        saved = await (await started.value).path()
+        assert saved.read_bytes() == b"sand and sea"
+
+        await page.get_by_role("button", name="Stop sharing Trip with friend@example.com").click()
+        await expect(page.get_by_text("You have not shared anything")).to_be_visible()
+        await theirs.goto(browsing.url("/app/shared"))
+        await expect(theirs.get_by_text("Nothing is shared with you yet.")).to_be_visible()
+    finally:
+        await friend.close()

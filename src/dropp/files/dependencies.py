@@ -3,6 +3,7 @@ from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from dropp.auth.dependencies import CurrentPrincipal
 from dropp.core.db import SessionDep
@@ -39,19 +40,23 @@ class FileReader:
         return Downloader(Channel.SHARE, user_id=self.user_id, grant_id=self.share.grant_id)
 
 
-async def get_readable_file(
-    file_id: UUID, principal: CurrentPrincipal, session: SessionDep
-) -> FileReader:
-    """The caller's live file, or a live file shared with it; FileNotFound for anything else,
-    so a file nobody shared with the caller is indistinguishable from none."""
-    node = await session.scalar(service.live_node(principal.user_id, file_id, NodeKind.FILE))
+async def readable_file(session: AsyncSession, user_id: UUID, file_id: UUID) -> FileReader:
+    """The user's live file, or a live file shared with them; FileNotFound for anything else,
+    so a file nobody shared with them is indistinguishable from none."""
+    node = await session.scalar(service.live_node(user_id, file_id, NodeKind.FILE))
     if node is not None:
-        return FileReader(node, principal.user_id, None)
-    share = await access.shared_access(session, principal.user_id, file_id)
+        return FileReader(node, user_id, None)
+    share = await access.shared_access(session, user_id, file_id)
     node = await session.get(Node, file_id) if share is not None else None
     if share is None or node is None or node.kind != NodeKind.FILE:
         raise FileNotFound("There is no such file.")
-    return FileReader(node, principal.user_id, share)
+    return FileReader(node, user_id, share)
+
+
+async def get_readable_file(
+    file_id: UUID, principal: CurrentPrincipal, session: SessionDep
+) -> FileReader:
+    return await readable_file(session, principal.user_id, file_id)
 
 
 ReadableFile = Annotated[FileReader, Depends(get_readable_file)]

@@ -20,9 +20,9 @@ from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
 from dropp.core.errors import DroppError
 from dropp.core.pages import render
-from dropp.downloads.models import Channel
-from dropp.downloads.service import Downloader, issue_download
+from dropp.downloads.service import issue_download
 from dropp.files import revisions, search, service, tree
+from dropp.files.dependencies import readable_file
 from dropp.files.errors import FileNotReady
 from dropp.files.models import NodeKind
 from dropp.files.names import existing_path_names, split_folder_path
@@ -78,7 +78,7 @@ async def folder_page(
         folder = await live_folder(session, person.user_id, folder_id) if folder_id else None
         view = await folder_view(session, person.user_id, folder, cursor)
     except DroppError as error:
-        return _refused(error)
+        return refused_page(error)
     return render_folder(person, view)
 
 
@@ -103,7 +103,7 @@ async def search_page(
         try:
             page = await search.search(session, person.user_id, q, cursor=cursor, limit=PAGE_SIZE)
         except DroppError as error:
-            return _refused(error)
+            return refused_page(error)
         results = [row(item) for item in page.items]
         if page.next_cursor:
             next_href = f"/app/search?{urlencode({'q': q, 'cursor': page.next_cursor})}"
@@ -120,7 +120,7 @@ async def folder_at(
     except ValueError:
         return message("Not found", f"There is no folder {p}.", 404)
     except DroppError as error:
-        return _refused(error)
+        return refused_page(error)
     return see_other(folder_href(folder_id))
 
 
@@ -158,23 +158,24 @@ async def _download(
     revision_id: UUID | None,
 ) -> Response:
     try:
-        file = await service.get_file(session, person.user_id, file_id)
+        # Also a file someone shared with the visitor, counted as that share's download.
+        reader = await readable_file(session, person.user_id, file_id)
         if revision_id is None:
-            revision = await service.get_current_revision(session, file)
+            revision = await service.get_current_revision(session, reader.file)
             if revision is None:
                 raise FileNotReady("This file has no completed upload yet.")
         else:
-            revision = await revisions.get_revision(session, file, revision_id)
+            revision = await revisions.get_revision(session, reader.file, revision_id)
         signed = await issue_download(
             session,
             storage,
-            Downloader(Channel.OWNER, user_id=person.user_id),
-            file,
+            reader.downloader,
+            reader.file,
             revision,
             expires_in=settings.presign_ttl_seconds,
         )
     except DroppError as error:
-        return _refused(error)
+        return refused_page(error)
     return see_other(signed.url)
 
 
@@ -199,7 +200,7 @@ async def _revisions_page(
         page = await revisions.list_revisions(session, file, cursor=cursor, limit=PAGE_SIZE)
         folder_path = await service.node_path(session, file)
     except DroppError as refused:
-        return _refused(refused)
+        return refused_page(refused)
     here = f"/app/file/{file_id}/revisions"
     return render(
         "web/revisions.html",
@@ -347,7 +348,7 @@ async def share(
         )
     except (DroppError, ValidationError) as error:
         await session.rollback()
-        return await _shown_on(session, person, local_path(back), error)
+        return await shown_on(session, person, local_path(back), error)
     nonce = secrets.token_urlsafe(16)
     return render(
         "web/share_made.html",
@@ -384,7 +385,7 @@ async def _shares_page(
     try:
         page = await links.list_links(session, person.user_id, cursor=cursor, limit=PAGE_SIZE)
     except DroppError as refused:
-        return _refused(refused)
+        return refused_page(refused)
     next_href = f"/app/shares?cursor={page.next_cursor}" if page.next_cursor else None
     return render(
         "web/shares.html", status, me=person, links=page.items, next_href=next_href, error=error
@@ -417,7 +418,7 @@ async def trash_page(
             limit=100,
         )
     except DroppError as error:
-        return _refused(error)
+        return refused_page(error)
     next_href = f"/app/trash?cursor={page.next_cursor}" if page.next_cursor else None
     return render("web/trash.html", me=person, items=page.items, next_href=next_href)
 
@@ -456,11 +457,11 @@ async def _acted(
         await act()
     except (DroppError, ValidationError) as error:
         await session.rollback()
-        return await _shown_on(session, person, back, error)
+        return await shown_on(session, person, back, error)
     return see_other(back)
 
 
-async def _shown_on(
+async def shown_on(
     session: AsyncSession,
     person: Visitor,
     back: str,
@@ -503,7 +504,7 @@ def _folder_of(path: str) -> UUID | None:
         return None
 
 
-def _refused(error: DroppError) -> HTMLResponse:
+def refused_page(error: DroppError) -> HTMLResponse:
     page = message(
         "Not found" if error.status == 404 else "Not available", error.detail, error.status
     )
