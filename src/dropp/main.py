@@ -43,6 +43,7 @@ from dropp.sync.listener import ChangeListener
 from dropp.sync.router import router as sync_router
 from dropp.uploads.router import router as uploads_router
 from dropp.web.account.router import router as web_account_router
+from dropp.web.admin.router import router as web_admin_router
 from dropp.web.docs import STATIC, STATIC_PATH
 from dropp.web.docs import router as docs_router
 from dropp.web.files.router import router as web_files_router
@@ -133,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_files_router)
     app.include_router(web_account_router)
     app.include_router(web_sharing_router)
+    app.include_router(web_admin_router)
     app.include_router(docs_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_router)

@@ -20,6 +20,7 @@ from dropp.core.dependencies import SettingsDep
 from dropp.core.pages import render
 from dropp.oauth.dependencies import WebUserDep
 from dropp.oauth.web_sessions import SESSION_COOKIE, csrf_token, csrf_valid
+from dropp.roles.policy import ADMIN
 
 SessionCookie = Annotated[str | None, Cookie(alias=SESSION_COOKIE)]
 CsrfField = Annotated[str, Form(max_length=128)]
@@ -34,6 +35,7 @@ class Visitor:
     email: str | None
     form_token: str
     logout_token: str
+    is_admin: bool = False
 
 
 def visitor(settings: Settings, user: User | None, cookie: str | None) -> Visitor | None:
@@ -44,6 +46,9 @@ def visitor(settings: Settings, user: User | None, cookie: str | None) -> Visito
         user.email,
         csrf_token(settings, "web", cookie),
         csrf_token(settings, "logout", cookie),
+        # The session's account is read from the database on every request: a demotion
+        # applies at once.
+        is_admin=user.role == ADMIN,
     )
 
 
@@ -104,6 +109,24 @@ async def page_visitor(
 FormVisitor = Annotated[Visitor, Depends(form_visitor)]
 # The person a page of the web app is for; someone signed out is sent to sign in first.
 PageVisitor = Annotated[Visitor, Depends(page_visitor)]
+
+
+def admin_only(person: Visitor) -> Visitor:
+    if not person.is_admin:
+        raise PageRefusal(message("Admins only", "Only an admin may see or do this.", 403))
+    return person
+
+
+async def admin_page_visitor(person: PageVisitor) -> Visitor:
+    return admin_only(person)
+
+
+async def admin_form_visitor(person: FormVisitor) -> Visitor:
+    return admin_only(person)
+
+
+AdminPageVisitor = Annotated[Visitor, Depends(admin_page_visitor)]
+AdminFormVisitor = Annotated[Visitor, Depends(admin_form_visitor)]
 
 
 def message(title: str, text: str, status_code: int) -> HTMLResponse:
