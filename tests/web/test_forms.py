@@ -72,3 +72,23 @@ async def test_a_name_the_api_refuses_is_refused_on_the_page(
         assert 'role="alert"' in refused.text
         assert why in refused.text, refused.text
     assert await folder_names(client, ada.headers) == []
+
+
+async def test_the_upload_pages_token_needs_the_form_token_and_acts_as_the_person(
+    client: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    ada = await register_account(client, "ada@example.com", engine=engine)
+    cookie = await signed_in_cookie(client, "ada@example.com")
+
+    refused = await client.post("/app/token", data={"csrf": "0" * 64}, headers=session(cookie))
+    assert refused.status_code == 403
+    minted = await client.post(
+        "/app/token", data={"csrf": csrf_token(settings, "web", cookie)}, headers=session(cookie)
+    )
+    assert minted.status_code == 200, minted.text
+    assert minted.headers["cache-control"] == "no-store"
+    assert "refresh_token" not in minted.json()
+    me = await client.get(
+        "/me", headers={"Authorization": f"Bearer {minted.json()['access_token']}"}
+    )
+    assert me.json()["id"] == ada.user_id

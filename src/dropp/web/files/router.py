@@ -7,14 +7,15 @@ import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Form, Query, Response
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropp.auth.models import User
 from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
@@ -238,6 +239,54 @@ async def restore_revision(
         page.headers.update(error.response_headers)
         return page
     return see_other(f"/app/file/{file_id}/revisions")
+
+
+# --- uploads --------------------------------------------------------------------------
+
+
+@router.get("/upload", response_class=HTMLResponse)
+async def upload_page(
+    person: PageVisitor,
+    session: SessionDep,
+    storage: StorageDep,
+    folder: UUID | None = None,
+) -> Response:
+    """Files or a whole folder, picked or dropped, sent into `folder` (the top level without
+    one) by the page's script, straight to storage."""
+    try:
+        target = await live_folder(session, person.user_id, folder) if folder else None
+    except DroppError as error:
+        return refused_page(error)
+    nonce = secrets.token_urlsafe(16)
+    bucket = urlsplit(storage.post_forms.url)
+    storage_origin = f"{bucket.scheme}://{bucket.netloc}"
+    policy = (
+        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+        f"connect-src 'self' {storage_origin}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+    return render(
+        "web/upload.html",
+        headers={"Content-Security-Policy": policy},
+        me=person,
+        folder_name=target.name if target else "Files",
+        folder_path=await service.node_path(session, target) if target else "/",
+        back=folder_href(target.id if target else None),
+        nonce=nonce,
+    )
+
+
+@router.post("/token")
+async def access_token(person: FormVisitor, session: SessionDep, request: Request) -> Response:
+    """An access token for the upload page's calls to the JSON API, as the signed-in person:
+    as short-lived as any, and never a refresh token (the page asks again when it ends)."""
+    user = await session.get_one(User, person.user_id)
+    signer = request.state.token_issuer.signer
+    token = signer.issue(user.id, role=user.role, email_verified=user.email_verified_at is not None)
+    return JSONResponse(
+        {"access_token": token, "expires_in": int(signer.ttl.total_seconds())},
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 # --- forms ------------------------------------------------------------------------------
