@@ -42,6 +42,7 @@ from dropp.sweeper.runner import background_sweeper
 from dropp.sync.listener import ChangeListener
 from dropp.sync.router import router as sync_router
 from dropp.uploads.router import router as uploads_router
+from dropp.web.account.router import public as web_public_router
 from dropp.web.account.router import router as web_account_router
 from dropp.web.admin.router import router as web_admin_router
 from dropp.web.docs import STATIC, STATIC_PATH
@@ -133,6 +134,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_router)
     app.include_router(web_files_router)
     app.include_router(web_account_router)
+    app.include_router(web_public_router)
     app.include_router(web_sharing_router)
     app.include_router(web_admin_router)
     app.include_router(docs_router)

@@ -83,3 +83,47 @@ async def test_an_unverified_address_gets_a_new_link(
     await expect_heading(page, "Your email address is confirmed")
     await page.goto(browsing.url("/app/account"))
     await expect(page.get_by_text("verified", exact=True)).to_be_visible()
+
+
+async def test_sign_up_verify_and_sign_in_then_forget_the_password_and_set_a_new_one(
+    browsing: Browsing,
+) -> None:
+    page = browsing.page
+    inbox = browsing.live.inbox
+    await page.goto(browsing.url("/login/"))
+    await page.get_by_role("link", name="Create an account").click()
+    await expect_heading(page, "Create a Dropp account")
+    await assert_accessible(page)
+    browsing.watch.expected.append("status of 422")
+    await page.get_by_label("Email").fill("zoe@example.com")
+    await page.get_by_label("Password (at least 8 characters)").fill(PASSWORD)
+    await page.get_by_label("Password again").fill("not the same at all")
+    await page.get_by_role("button", name="Create the account").click()
+    await expect(page.get_by_role("alert")).to_contain_text("differ")
+    await page.get_by_label("Password (at least 8 characters)").fill(PASSWORD)
+    await page.get_by_label("Password again").fill(PASSWORD)
+    await page.get_by_role("button", name="Create the account").click()
+    await expect_heading(page, "Check your inbox")
+
+    await page.goto(browsing.url(await mailed_link(inbox, "zoe@example.com")))
+    await page.get_by_role("button", name="Verify my email").click()
+    await expect_heading(page, "Your email address is confirmed")
+    await page.goto(browsing.url("/login/?next=/app/account"))
+    await sign_in_with_password(page, "zoe@example.com")
+    await expect(page.get_by_text("verified", exact=True)).to_be_visible()
+    await page.get_by_role("button", name="Sign out").click()
+
+    await page.goto(browsing.url("/login/"))
+    await page.get_by_role("link", name="Forgot your password?").click()
+    await expect_heading(page, "Set a new password")
+    await assert_accessible(page)
+    await page.get_by_label("Email").fill("zoe@example.com")
+    await page.get_by_role("button", name="Mail me a link").click()
+    await expect_heading(page, "Check your inbox")
+    await page.goto(browsing.url(await mailed_link(inbox, "zoe@example.com", count=2)))
+    await page.get_by_label("New password").fill(NEW_PASSWORD)
+    await page.get_by_role("button", name="Set new password").click()
+    await expect_heading(page, "Your password is changed")
+    await page.goto(browsing.url("/login/?next=/app/account"))
+    await sign_in_with_password(page, "zoe@example.com", NEW_PASSWORD)
+    await expect_heading(page, "Account")

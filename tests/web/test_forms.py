@@ -92,3 +92,25 @@ async def test_the_upload_pages_token_needs_the_form_token_and_acts_as_the_perso
         "/me", headers={"Authorization": f"Bearer {minted.json()['access_token']}"}
     )
     assert me.json()["id"] == ada.user_id
+
+
+async def test_the_sign_up_and_reset_pages_tell_nothing_of_which_addresses_have_accounts(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    await register_account(client, "taken@example.com", engine=engine)
+    form = {"password": PASSWORD, "again": PASSWORD}
+
+    taken = await client.post("/signup/", data={"email": "taken@example.com", **form})
+    free = await client.post("/signup/", data={"email": "free@example.com", **form})
+    assert taken.status_code == free.status_code == 200
+    assert taken.text.replace("taken@", "free@") == free.text
+    for address in ("taken@example.com", "nobody@example.com"):
+        asked = await client.post("/forgot/", data={"email": address})
+        assert asked.status_code == 200
+        assert "If an account signs in with this address" in asked.text
+    forged = await client.post(
+        "/signup/",
+        data={"email": "x@example.com", **form},
+        headers={"Origin": "https://elsewhere.example"},
+    )
+    assert forged.status_code == 403

@@ -3,14 +3,17 @@ quota, a new verification link, and a password change; through the JSON API's se
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Response
+from fastapi import APIRouter, BackgroundTasks, Form, Request, Response
 from fastapi.responses import HTMLResponse
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from dropp.auth import email_links
+from dropp.auth import email_links, registration
 from dropp.auth import service as auth_service
 from dropp.auth.errors import EmailNotSent
 from dropp.auth.models import User
+from dropp.auth.schemas import UserCreate
+from dropp.core import csrf
 from dropp.core.config import Settings
 from dropp.core.db import SessionDep
 from dropp.core.dependencies import SettingsDep
@@ -21,7 +24,7 @@ from dropp.mail.dependencies import MailerDep
 from dropp.oauth.web_sessions import SESSION_COOKIE, open_web_session, set_cookie
 from dropp.quotas import service as quotas_service
 from dropp.web.files.views import human_size
-from dropp.web.visitors import FormVisitor, PageVisitor, Visitor, see_other
+from dropp.web.visitors import FormVisitor, PageVisitor, Visitor, message, see_other
 
 router = APIRouter(prefix="/app/account", include_in_schema=False)
 
@@ -110,3 +113,84 @@ async def resend_verification(
 
 class NotTheSame(DroppError):
     status, code = 422, "passwords_differ"
+
+
+# --- before signing in ------------------------------------------------------------------
+
+# Pages for someone not signed in: no /app prefix, like /login/.
+public = APIRouter(include_in_schema=False)
+
+EmailField = Annotated[str, Form(max_length=320)]
+
+
+@public.get("/signup/", response_class=HTMLResponse)
+async def signup_page() -> HTMLResponse:
+    return render("web/signup.html", email="", error=None)
+
+
+@public.post("/signup/", dependencies=[rate_limited("register")])
+async def signup(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    background: BackgroundTasks,
+    email: EmailField = "",
+    password: PasswordField = "",
+    again: PasswordField = "",
+) -> Response:
+    """As POST /auth/register: the same answer whether or not the address has an account
+    (its owner is mailed about the attempt instead), so the page tells nothing of accounts."""
+    if not csrf.from_this_site(request, settings):
+        return message("Refused", "This form was not sent from a Dropp page.", 403)
+    try:
+        if password != again:
+            raise NotTheSame("The password and its repetition differ.")
+        body = UserCreate.model_validate({"email": email, "password": password})
+    except (DroppError, ValidationError) as error:
+        reason = error.detail if isinstance(error, DroppError) else _reasons(error)
+        return render("web/signup.html", 422, email=email, error=reason)
+    mail = await registration.register(session, settings, body.email, body.password)
+    if mail is not None:
+        background.add_task(email_links.deliver, mailer, mail)
+    return render(
+        "message.html",
+        title="Check your inbox",
+        message=f"A message is on its way to {body.email}: follow its link, then sign in.",
+        error=False,
+    )
+
+
+@public.get("/forgot/", response_class=HTMLResponse)
+async def forgot_page() -> HTMLResponse:
+    return render("web/forgot.html")
+
+
+@public.post("/forgot/", dependencies=[rate_limited("password-reset")])
+async def forgot(
+    request: Request,
+    settings: SettingsDep,
+    mailer: MailerDep,
+    background: BackgroundTasks,
+    email: EmailField = "",
+) -> Response:
+    """As POST /auth/password-reset: the link is issued and mailed after the answer, which
+    is the same, and as quick, whatever the address."""
+    if not csrf.from_this_site(request, settings):
+        return message("Refused", "This form was not sent from a Dropp page.", 403)
+    if email.strip():
+        sessionmaker = request.state.sessionmaker
+        background.add_task(
+            email_links.send_password_reset, sessionmaker, mailer, settings, email.strip()
+        )
+    return render(
+        "message.html",
+        title="Check your inbox",
+        message="If an account signs in with this address, a link to set a new password is "
+        "on its way to it.",
+        error=False,
+    )
+
+
+def _reasons(error: ValidationError) -> str:
+    return "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in error.errors())
