@@ -1,6 +1,7 @@
 """Uploading from the web app in Chromium: picked files and a whole folder, a large file in
 parts, a dropped file, and a refusal said on the page with nothing left on the server."""
 
+import asyncio
 import hashlib
 import os
 from pathlib import Path
@@ -101,3 +102,30 @@ async def test_a_dropped_file_uploads_and_a_refused_one_leaves_nothing(
     await expect(page.get_by_role("alert").filter(has_text="too big.bin")).to_contain_text("quota")
     assert set(await files_of(api, account)) == {"/dropped.bin"}
     assert await owned_revisions(engine, account.user_id) == 1
+
+
+async def test_a_cancelled_upload_is_cancelled_on_the_server_too(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    account = await uploading(browsing, api, engine)
+    page = browsing.page
+    big = tmp_path / "long film.mov"
+    with big.open("wb") as handle:
+        handle.truncate(300 * MIB)
+
+    await page.get_by_label("Files", exact=True).set_input_files(big)
+    # Once storage has taken some of its parts, and long before it has all of them (polled
+    # from here: the page's CSP rightly refuses the in-page polling of wait_for_function).
+    for _ in range(600):
+        sent = await page.evaluate("() => document.querySelector('#upload-list progress')?.value")
+        if sent and sent > 0.02:
+            break
+        await asyncio.sleep(0.05)
+    assert 0.02 < (sent or 0) < 0.9, sent
+    await page.get_by_role("button", name="Cancel long film.mov").click()
+
+    await expect(
+        page.get_by_role("status").filter(has_text="long film.mov: cancelled")
+    ).to_be_visible()
+    assert await files_of(api, account) == {}
+    assert await owned_revisions(engine, account.user_id) == 0

@@ -29,11 +29,13 @@
     return token.value;
   };
 
-  const api = async (method, path, body) => {
+  // `signal`: a cancelled upload's requests stop at once, and none starts after it.
+  const api = async (method, path, body, signal) => {
     const answer = await fetch(path, {
       method,
       headers: {"Authorization": "Bearer " + await accessToken(), "Content-Type": "application/json"},
       body: body === undefined ? undefined : JSON.stringify(body),
+      signal,
     });
     if (answer.status === 204) return null;
     let parsed = null;
@@ -67,20 +69,20 @@
   const single = async (job) => {
     const started = await api("POST", "/upload/", {
       filename: job.name, folder: job.folder, size: job.file.size, sha256: await sha256(job.file),
-    });
+    }, job.signal);
     job.started = started;
     if (started.status === "complete") return;  // the file holds these bytes already
     const form = new FormData();
     for (const [name, value] of Object.entries(started.upload.fields)) form.append(name, value);
     form.append("file", job.file);
     await send("POST", started.upload.url, form, null, (n) => job.progress(n), job);
-    await api("POST", "/upload/" + started.file_id + "/complete", {upload_id: started.upload_id});
+    await api("POST", "/upload/" + started.file_id + "/complete", {upload_id: started.upload_id}, job.signal);
   };
 
   const multipart = async (job) => {
     const started = await api("POST", "/upload/", {
       filename: job.name, folder: job.folder, size: job.file.size, multipart: true,
-    });
+    }, job.signal);
     job.started = started;
     const count = started.upload.part_count, size = started.upload.part_size;
     const done = new Array(count).fill(0);
@@ -91,15 +93,19 @@
         const piece = job.file.slice((number - 1) * size, Math.min(number * size, job.file.size));
         const signed = await api("POST", "/upload/" + started.file_id + "/parts", {
           upload_id: started.upload_id, part_numbers: [number], sha256: {[number]: await sha256(piece)},
-        });
+        }, job.signal);
         const part = signed.parts[0];
         await send("PUT", part.url, piece, part.headers, (n) => { done[number - 1] = n; job.progress(done.reduce((a, b) => a + b, 0)); }, job);
         done[number - 1] = piece.size;
       }
     };
-    await Promise.all(Array.from({length: Math.min(PARTS_AT_ONCE, count)}, worker));
+    // Every sender settles before the upload goes on or is cancelled: none may still be
+    // asking for a URL when the server drops the upload.
+    const senders = await Promise.allSettled(Array.from({length: Math.min(PARTS_AT_ONCE, count)}, worker));
+    const failed = senders.find((sender) => sender.status === "rejected");
+    if (failed) throw failed.reason;
     if (job.cancelled) throw new Error("cancelled");
-    await api("POST", "/upload/" + started.file_id + "/complete", {upload_id: started.upload_id});
+    await api("POST", "/upload/" + started.file_id + "/complete", {upload_id: started.upload_id}, job.signal);
   };
 
   const jobs = [];
@@ -128,11 +134,16 @@
     list.append(item);
     const job = {
       file, name, folder: inner ? folder.replace(/\/$/, "") + "/" + inner : folder,
-      sent: 0, requests: new Set(), cancelled: false, started: null,
+      sent: 0, requests: new Set(), cancelled: false, started: null, stop: new AbortController(),
+      get signal() { return this.stop.signal; },
       progress: (n) => { job.sent = n; bar.value = file.size ? n / file.size : 1; showTotal(); },
     };
     jobs.push(job);
-    cancel.addEventListener("click", () => { job.cancelled = true; for (const r of job.requests) r.abort(); });
+    cancel.addEventListener("click", () => {
+      job.cancelled = true;
+      job.stop.abort();
+      for (const request of job.requests) request.abort();
+    });
     const say = (text, failed) => {
       bar.remove();
       cancel.remove();
