@@ -429,6 +429,23 @@ def test_local_names_differing_only_by_case_keep_the_synced_one_and_skip_the_oth
     assert planned.empty
 
 
+def test_a_folder_on_both_sides_holding_a_case_clash_here_is_merged_with_the_clash_skipped() -> (
+    None
+):
+    """Found by the randomized test: the local folder took the remote folder's id, and the
+    skipped child, which holds no name slot, kept its old parent and broke the plan."""
+    world = World()
+    world.disk.mkdirs("e.txt")
+    world.disk.write("e.txt/a", "lower")
+    world.disk.write("e.txt/A", "upper")
+    world.server.mkdir("e.txt")
+
+    run = converge(world, skips=("case",))
+
+    assert [skip.path for skip in run.skipped] == ["e.txt/a"]
+    assert world.remote_view() == {"e.txt": None, "e.txt/A": "upper"}
+
+
 def test_files_the_scan_could_not_read_are_not_deleted() -> None:
     world = synced({"busy.txt": "one", "locked": None, "locked/x.txt": "x"})
     world.disk.remove("busy.txt")

@@ -196,6 +196,13 @@ class _Tree:
             self.kids[new] = children
         for child in children.values():
             self.nodes[child].parent = new
+        shadows = self.shadows.pop(old, None)
+        if shadows is not None:
+            # Children that hold no slot (case clashes) are only found by their parent.
+            self.shadows[new] = shadows
+            for other in self.nodes.values():
+                if other.parent == old:
+                    other.parent = new
         self._paths.clear()
 
     def path(self, node_id: NodeId) -> RelPath:
