@@ -71,8 +71,12 @@ async def seed_folders(connection: Any, user_id: uuid.UUID) -> list[uuid.UUID]:
     folders = [uuid.uuid4() for _ in range(FOLDERS)]
     await connection.copy_records_to_table(
         "node",
-        records=[(f, user_id, None, "folder", f"folder{n:04d}") for n, f in enumerate(folders)],
-        columns=["id", "owner_id", "parent_id", "kind", "name"],
+        # Names of ASCII lower case: each its own folded key.
+        records=[
+            (f, user_id, None, "folder", f"folder{n:04d}", f"folder{n:04d}")
+            for n, f in enumerate(folders)
+        ],
+        columns=["id", "owner_id", "parent_id", "kind", "name", "name_key"],
     )
     await connection.copy_records_to_table(
         "change",
@@ -96,7 +100,7 @@ async def seed_files(
         node_id, revision_id = uuid.uuid4(), uuid.uuid4()
         name = f"file{n:06d}.txt"
         digest = uuid.uuid4().bytes * 2
-        nodes.append((node_id, user_id, folders[folder], "file", name))
+        nodes.append((node_id, user_id, folders[folder], "file", name, name))
         revisions.append(
             (
                 revision_id,
@@ -125,7 +129,9 @@ async def seed_files(
         )
     async with connection.transaction():
         await connection.copy_records_to_table(
-            "node", records=nodes, columns=["id", "owner_id", "parent_id", "kind", "name"]
+            "node",
+            records=nodes,
+            columns=["id", "owner_id", "parent_id", "kind", "name", "name_key"],
         )
         await connection.copy_records_to_table(
             "file_revision",
@@ -145,7 +151,7 @@ async def seed_files(
         )
         await connection.execute(
             """
-            UPDATE node SET current_revision_id = file_revision.id
+            UPDATE node SET current_revision_id = file_revision.id, size = file_revision.size
             FROM file_revision
             WHERE file_revision.node_id = node.id AND node.owner_id = $1
               AND node.current_revision_id IS NULL

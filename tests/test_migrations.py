@@ -173,3 +173,53 @@ async def test_case_clashes_are_renamed_and_reported_not_lost(empty_database: Se
         assert kept == 7
     finally:
         await engine.dispose()
+
+
+async def test_node_sizes_are_filled_in_from_their_current_revisions(
+    empty_database: Settings,
+) -> None:
+    engine = create_async_engine(empty_database.async_database_url)
+    try:
+        await _in_thread(migrations.upgrade, empty_database, "0007")
+        owner, uploaded, pending, folder, revision = (uuid4() for _ in range(5))
+        async with engine.begin() as connection:
+            await connection.execute(
+                text(
+                    "INSERT INTO user_account (id, email, password_hash) "
+                    "VALUES (:id, 'sizes@example.com', 'x')"
+                ),
+                {"id": owner},
+            )
+            for node_id, kind, name in (
+                (uploaded, "file", "kept.bin"),
+                (pending, "file", "coming.bin"),
+                (folder, "folder", "Docs"),
+            ):
+                await connection.execute(
+                    text(
+                        "INSERT INTO node (id, owner_id, kind, name, name_key) "
+                        "VALUES (:id, :owner, :kind, :name, lower(:name))"
+                    ),
+                    {"id": node_id, "owner": owner, "kind": kind, "name": name},
+                )
+            await connection.execute(
+                text(
+                    "INSERT INTO file_revision (id, node_id, storage_key, size, content_type, "
+                    "state, created_at, upload_expires_at) VALUES (:id, :node, 'k', 4321, "
+                    "'application/octet-stream', 'complete', now(), now())"
+                ),
+                {"id": revision, "node": uploaded},
+            )
+            await connection.execute(
+                text("UPDATE node SET current_revision_id = :revision WHERE id = :id"),
+                {"revision": revision, "id": uploaded},
+            )
+
+        await _in_thread(migrations.upgrade, empty_database)
+
+        async with engine.connect() as connection:
+            sizes = dict((await connection.execute(text("SELECT id, size FROM node"))).all())
+            assert await connection.run_sync(_schema_drift) == []
+        assert sizes == {uploaded: 4321, pending: None, folder: None}
+    finally:
+        await engine.dispose()

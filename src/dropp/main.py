@@ -47,6 +47,7 @@ from dropp.web.account.router import router as web_account_router
 from dropp.web.admin.router import router as web_admin_router
 from dropp.web.docs import STATIC, STATIC_PATH
 from dropp.web.docs import router as docs_router
+from dropp.web.file_requests.router import router as web_file_requests_router
 from dropp.web.files.router import router as web_files_router
 from dropp.web.router import router as web_router
 from dropp.web.sharing.router import router as web_sharing_router
@@ -136,6 +137,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_account_router)
     app.include_router(web_public_router)
     app.include_router(web_sharing_router)
+    app.include_router(web_file_requests_router)
     app.include_router(web_admin_router)
     app.include_router(docs_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")

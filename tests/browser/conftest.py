@@ -20,6 +20,7 @@ from playwright.async_api import (
     BrowserContext,
     ConsoleMessage,
     Page,
+    Response,
     Route,
     WebError,
     async_playwright,
@@ -137,6 +138,17 @@ class Watch:
         if self.ours(source.get("frame").url if source.get("frame") else None):
             self.problems.append(f"CSP violation: {description}")
 
+    def response(self, response: Response) -> None:
+        """Every page of Dropp's comes with a CSP that lets no inline script or style run."""
+        html = response.headers.get("content-type", "").startswith("text/html")
+        if not html or not self.ours(response.url) or 300 <= response.status < 400:
+            return
+        policy = response.headers.get("content-security-policy")
+        if policy is None:
+            self.problems.append(f"no CSP: {response.url}")
+        elif "'unsafe-inline'" in policy:
+            self.problems.append(f"CSP allows inline code: {response.url}: {policy}")
+
     async def offline(self, route: Route) -> None:
         """Tests talk only to loopback: anything else is refused, and a problem when one of
         Dropp's pages asked for it (a page must not need the internet)."""
@@ -173,6 +185,7 @@ async def browsing(chromium: Browser, live: Live, engine: AsyncEngine) -> AsyncI
     await context.add_init_script(REPORT_VIOLATIONS)
     context.on("console", watch.console)
     context.on("weberror", watch.web_error)
+    context.on("response", watch.response)
     try:
         yield Browsing(context, await context.new_page(), watch, live)
         # Violations are reported through a binding: let the last ones arrive.

@@ -3,19 +3,21 @@ downloads, rename, move, the trash and back; refusals shown on the page."""
 
 import hashlib
 import os
+import re
 from pathlib import Path
 
 import httpx
 from playwright.async_api import Page, expect
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.browser.conftest import Browsing, assert_accessible
+from tests.browser.conftest import NARROW, Browsing, assert_accessible
 from tests.browser.flows import expect_heading, sign_in_with_password
-from tests.helpers import Account, download_bytes, register_account, upload_file
+from tests.helpers import PASSWORD, Account, download_bytes, register_account, upload_file
 
 # `DROPP_SCREENSHOTS=docs/images pytest tests/browser/test_file_browser.py` refreshes the
 # README's pictures of the web app from what this test sees.
 SCREENSHOTS = os.environ.get("DROPP_SCREENSHOTS")
+WIDE = {"width": 1200, "height": 800}
 
 
 async def screenshot(page: Page, name: str, *, width: int) -> None:
@@ -243,3 +245,153 @@ async def test_search_finds_by_a_piece_of_the_name_and_leads_to_the_folder(
     await page.get_by_role("searchbox", name="Search your files").fill("nothing like it")
     await page.get_by_role("button", name="Search").click()
     await expect(page.get_by_text("Nothing in your files has a name with")).to_be_visible()
+
+
+async def listed_names(page: Page) -> list[str]:
+    return [name.strip() for name in await page.locator("tbody td.name a").all_inner_texts()]
+
+
+async def test_a_folder_sorts_by_any_column_both_ways_and_stays_sorted(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    page = browsing.page
+    await page.set_viewport_size(WIDE)
+    account = await signed_in(browsing, api, engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        for name, size in (("medium.txt", 2_000), ("large.txt", 30_000), ("small.txt", 10)):
+            await upload_file(api, web, account, name, b"x" * size, folder="/Docs")
+    await api.post("/folders", json={"path": "/Docs/Inbox"}, headers=account.headers)
+
+    await page.goto(browsing.url("/app/path?p=/Docs"))
+    await expect_heading(page, "Docs")
+    assert await listed_names(page) == ["Inbox", "large.txt", "medium.txt", "small.txt"]
+    size = page.get_by_role("columnheader", name="Size")
+    await size.get_by_role("link").click()
+    await expect(size).to_have_attribute("aria-sort", "ascending")
+    assert await listed_names(page) == ["Inbox", "small.txt", "medium.txt", "large.txt"]
+    await page.set_viewport_size(NARROW)
+    await assert_accessible(page)
+    await page.set_viewport_size(WIDE)
+    await size.get_by_role("link", name="Size, sort largest first").click()
+    await expect(size).to_have_attribute("aria-sort", "descending")
+    assert await listed_names(page) == ["Inbox", "large.txt", "medium.txt", "small.txt"]
+
+    # A form sent from the sorted page comes back to it, sorted the same way.
+    await open_actions(page, "medium.txt")
+    medium = page.get_by_role("row").filter(has_text="medium.txt")
+    await medium.get_by_label("New name").fill("average.txt")
+    await medium.get_by_role("button", name="Rename").click()
+    await expect(size).to_have_attribute("aria-sort", "descending")
+    assert await listed_names(page) == ["Inbox", "large.txt", "average.txt", "small.txt"]
+
+    # A phone, without the size and date headings, sorts with the form in their place.
+    await page.set_viewport_size(NARROW)
+    await expect(size).to_be_hidden()
+    await page.get_by_label("Sort by").select_option("size")
+    await page.get_by_label("Order").select_option("asc")
+    await page.get_by_role("button", name="Sort", exact=True).click()
+    assert await listed_names(page) == ["Inbox", "small.txt", "average.txt", "large.txt"]
+    await expect(page.get_by_label("Sort by")).to_have_value("size")
+    await page.set_viewport_size(WIDE)
+    await expect(page.get_by_label("Sort by")).to_be_hidden()
+
+    # Newest first is a date's first click: the renamed file changed last.
+    modified = page.get_by_role("columnheader", name="Modified")
+    await modified.get_by_role("link", name="Modified, sort newest first").click()
+    await expect(modified).to_have_attribute("aria-sort", "descending")
+    await expect(size).not_to_have_attribute("aria-sort", "descending")
+    assert (await listed_names(page))[:2] == ["Inbox", "average.txt"]
+
+
+async def test_a_folder_shows_changes_from_other_devices_without_a_reload(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    page = browsing.page
+    account = await signed_in(browsing, api, engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        await upload_file(api, web, account, "first.txt", b"1", folder="/Docs")
+        await page.goto(browsing.url("/app/path?p=/Docs"))
+        await expect_heading(page, "Docs")
+
+        # Another device adds a file here: it appears, and a screen reader hears of it.
+        await upload_file(api, web, account, "from the phone.txt", b"2", folder="/Docs")
+        await expect(page.get_by_role("link", name="from the phone.txt")).to_be_visible()
+        await expect(page.get_by_role("status")).to_have_text("The folder was updated.")
+
+        # While the person is busy in the listing, it is only said, and shown when asked.
+        await open_actions(page, "first.txt")
+        await upload_file(api, web, account, "from the laptop.txt", b"3", folder="/Docs")
+        await expect(page.get_by_text("This folder changed.")).to_be_visible()
+        await expect(page.get_by_role("link", name="from the laptop.txt")).to_have_count(0)
+        await page.get_by_role("button", name="Show the changes").click()
+        await expect(page.get_by_role("link", name="from the laptop.txt")).to_be_visible()
+        await expect(page.get_by_text("This folder changed.")).to_be_hidden()
+        await assert_accessible(page)
+        # Renamed elsewhere: gone from here under its old name.
+        listed = await api.get("/folders", params={"path": "/Docs"}, headers=account.headers)
+        phone = next(i for i in listed.json()["items"] if i["name"] == "from the phone.txt")
+        await api.patch(
+            f"/files/{phone['id']}", json={"name": "renamed.txt"}, headers=account.headers
+        )
+        await expect(page.get_by_role("link", name="renamed.txt")).to_be_visible()
+        await expect(page.get_by_role("link", name="from the phone.txt")).to_have_count(0)
+
+
+async def tab_to(page: Page, name: str, *, field: bool = False, limit: int = 80) -> None:
+    """Tab until what is focused is called `name` (its label, its text or its words for a
+    screen reader; with `field`, exactly the label of a form field): the page is used by
+    keyboard alone."""
+    for _ in range(limit):
+        await page.keyboard.press("Tab")
+        label, words = await page.evaluate(
+            """() => {
+              const e = document.activeElement;
+              const label = e.labels?.[0]?.innerText ?? "";
+              const words = [e.getAttribute("aria-label"), label, e.innerText]
+                .filter(Boolean).join(" ").replace(/\\s+/g, " ");
+              return [label.trim(), words];
+            }"""
+        )
+        if (label == name) if field else (name in words):
+            return
+    raise AssertionError(f"Tab never reached {name!r}")
+
+
+async def test_the_file_browser_works_from_the_keyboard_alone(
+    browsing: Browsing, api: httpx.AsyncClient, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    page = browsing.page
+    account = await register_account(api, "ada@example.com", engine=engine)
+    async with httpx.AsyncClient(timeout=30) as web:
+        await upload_file(api, web, account, "notes.txt", b"n", folder="/Docs")
+    await page.goto(browsing.url("/login/?next=/"))
+    await tab_to(page, "Email")
+    await page.keyboard.type(account.email)
+    await tab_to(page, "Password")
+    await page.keyboard.type(PASSWORD)
+    await page.keyboard.press("Enter")
+    await expect_heading(page, "Files")
+
+    await tab_to(page, "Docs")
+    await page.keyboard.press("Enter")
+    await expect_heading(page, "Docs")
+    await tab_to(page, "Actions for notes.txt")
+    await page.keyboard.press("Enter")
+    await tab_to(page, "New name")
+    await page.keyboard.press("Control+A")
+    await page.keyboard.type("minutes.txt")
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("link", name="minutes.txt")).to_be_visible()
+
+    await tab_to(page, "Name, sort Z to A")
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(r"direction=desc"))
+    await tab_to(page, "Upload files here")
+    await page.keyboard.press("Enter")
+    await expect_heading(page, "Upload to Docs")
+    (tmp_path / "typed.txt").write_bytes(b"typed")
+    await tab_to(page, "Files", field=True)
+    # The picker reached by Tab; the choosing is the system's dialog, not the page's (and
+    # headless Chromium opens none for a key, so the file is given to the focused field).
+    await page.locator("*:focus").set_input_files(tmp_path / "typed.txt")
+    await expect(page.get_by_role("status").filter(has_text="typed.txt: uploaded")).to_be_visible()

@@ -190,6 +190,11 @@ async def test_login_waits_for_its_own_state_then_gives_up(live: Live, tmp_path:
     async with httpx.AsyncClient(timeout=10) as browser:
         forged = await browser.get(redirect_uri, params={"code": "forged", "state": "guess"})
         assert forged.status_code == 400
+        # Its page lets no inline code run but its own style, admitted by its hash.
+        policy = forged.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in policy
+        assert "style-src 'sha256-" in policy
+        assert "<style>" in forged.text
         elsewhere = await browser.get(redirect_uri.replace("/callback", "/other"))
         assert elsewhere.status_code == 404
 

@@ -1,4 +1,5 @@
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -112,6 +113,101 @@ async def test_children_are_paged_folders_first_then_files_by_name(
     assert file_item["path"] == "/C.txt"
     assert file_item["status"] == "pending"
     assert await children(client, alice, "/zeta") == ["deeper.txt"]
+
+
+async def _all_pages(
+    client: httpx.AsyncClient, account: Account, **params: Any
+) -> list[tuple[str, str]]:
+    """Every child of the top level, two to a page, in the order asked for."""
+    seen: list[tuple[str, str]] = []
+    cursor = None
+    while True:
+        asked = {"path": "/", "limit": 2, **params, **({"cursor": cursor} if cursor else {})}
+        page = await client.get("/folders", params=asked, headers=account.headers)
+        assert page.status_code == 200, page.text
+        seen += [(item["kind"], item["name"]) for item in page.json()["items"]]
+        cursor = page.json()["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+async def test_children_sort_by_size_and_by_modified_both_ways_across_pages(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, alice: Account, engine: AsyncEngine
+) -> None:
+    for path in ("/b-folder", "/a-folder"):
+        await make_folder(client, alice, path)
+    made = {}
+    for name, size in (("mid.txt", 20), ("big.txt", 300), ("small.txt", 1), ("twin.txt", 20)):
+        made[name] = await upload_file(client, web, alice, name, b"x" * size)
+    await start_upload(client, alice, "pending.txt", size=5000)
+    # Modified times far apart and in an order of their own, equal for two of them.
+    async with engine.begin() as connection:
+        for name, day in (("mid.txt", 3), ("big.txt", 1), ("small.txt", 2), ("twin.txt", 3)):
+            await connection.execute(
+                text("UPDATE node SET updated_at = :at WHERE id = :id"),
+                {"at": datetime(2026, 1, day, 0, 0, 0, 123456, UTC), "id": made[name]["file_id"]},
+            )
+        await connection.execute(
+            text("UPDATE node SET updated_at = '2025-06-01' WHERE name = 'pending.txt'")
+        )
+        await connection.execute(
+            text("UPDATE node SET updated_at = '2026-02-01' WHERE name = 'b-folder'")
+        )
+        await connection.execute(
+            text("UPDATE node SET updated_at = '2026-03-01' WHERE name = 'a-folder'")
+        )
+    folders_by_name = [("folder", "a-folder"), ("folder", "b-folder")]
+
+    by_size = await _all_pages(client, alice, sort="size")
+    by_size_down = await _all_pages(client, alice, sort="size", direction="desc")
+    by_date = await _all_pages(client, alice, sort="modified")
+    by_date_down = await _all_pages(client, alice, sort="modified", direction="desc")
+    by_name_down = await _all_pages(client, alice, direction="desc")
+
+    # Folders first whichever way; a file not uploaded yet counts as empty; ties by name.
+    files_by_size = ["pending.txt", "small.txt", "mid.txt", "twin.txt", "big.txt"]
+    assert by_size == folders_by_name + [("file", name) for name in files_by_size]
+    assert by_size_down == folders_by_name[::-1] + [("file", name) for name in files_by_size[::-1]]
+    files_by_date = ["pending.txt", "big.txt", "small.txt", "mid.txt", "twin.txt"]
+    assert by_date == [("folder", "b-folder"), ("folder", "a-folder")] + [
+        ("file", name) for name in files_by_date
+    ]
+    assert by_date_down == [("folder", "a-folder"), ("folder", "b-folder")] + [
+        ("file", name) for name in files_by_date[::-1]
+    ]
+    assert by_name_down == folders_by_name[::-1] + [
+        ("file", name) for name in ["twin.txt", "small.txt", "pending.txt", "mid.txt", "big.txt"]
+    ]
+
+
+async def test_a_cursor_of_one_order_is_refused_in_another(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    for name in ("a.txt", "b.txt", "c.txt"):
+        await start_upload(client, alice, name, size=1)
+    by_size = await client.get(
+        "/folders", params={"limit": 1, "sort": "size"}, headers=alice.headers
+    )
+    by_name = await client.get("/folders", params={"limit": 1}, headers=alice.headers)
+    size_cursor, name_cursor = by_size.json()["next_cursor"], by_name.json()["next_cursor"]
+
+    crossed = [
+        await client.get("/folders", params=params, headers=alice.headers)
+        for params in (
+            {"cursor": size_cursor},
+            {"cursor": size_cursor, "sort": "size", "direction": "desc"},
+            {"cursor": name_cursor, "sort": "modified"},
+        )
+    ]
+    unknown = await client.get("/folders", params={"sort": "colour"}, headers=alice.headers)
+
+    for answer in crossed:
+        assert_problem(answer, 400, "invalid_cursor")
+    assert_problem(unknown, 422, "validation_error")
+    same = await client.get(
+        "/folders", params={"cursor": size_cursor, "sort": "size"}, headers=alice.headers
+    )
+    assert same.status_code == 200, same.text
 
 
 async def test_children_refuse_bad_cursors_limits_and_missing_folders(

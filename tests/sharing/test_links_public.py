@@ -99,10 +99,13 @@ async def test_a_browser_gets_a_small_page_with_a_download_button(
     assert "Q1 report.pdf" in html
     assert "22 bytes" in html
     assert f'href="/s/{token}/download"' in html
-    # No third-party assets: no scripts, images or stylesheets, and every link stays here.
+    # No third-party assets: no scripts or images, this server's one stylesheet, and every
+    # link stays here.
     assert "<script" not in html
     assert "src=" not in html
-    assert all(href.startswith("/s/") for href in re.findall(r'href="([^"]*)"', html))
+    hrefs = re.findall(r'href="([^"]*)"', html)
+    assert hrefs[0] == "/static/pages.css"
+    assert all(href.startswith("/s/") for href in hrefs[1:])
     assert as_json.headers["content-type"] == "application/json"
     assert anything.headers["content-type"] == "application/json"
     assert html_second.headers["content-type"].startswith("text/html")

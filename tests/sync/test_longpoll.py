@@ -1,4 +1,5 @@
 import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
@@ -7,8 +8,11 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
+from dropp.core.config import Settings
+from dropp.embedded.seaweedfs import free_port
+from dropp.main import create_app
 from tests.conftest import api_client
-from tests.helpers import Account, assert_problem, upload_file
+from tests.helpers import Account, assert_problem, serve_in_thread, upload_file
 from tests.sync.feed import changes_page, drain, files_only
 
 
@@ -110,3 +114,28 @@ async def test_waiting_longpolls_hold_no_database_connection(
         await upload_file(other, web, alice, "wake.txt", b"w")
         answers = await asyncio.wait_for(asyncio.gather(*waiting), 15)
     assert [body for body, _ in answers] == [{"changes": True}] * 3
+
+
+async def test_a_longpoll_whose_client_hung_up_stops_waiting(
+    settings: Settings, client: httpx.AsyncClient, alice: Account
+) -> None:
+    """A browser tab closed mid-wait leaves nothing waiting on the server: a process being
+    stopped (a deploy) is not kept up by requests nobody will read."""
+    _, cursor = await drain(client, alice)
+    with serve_in_thread(create_app(settings), free_port(), name="dropp-longpoll") as url:
+        async with httpx.AsyncClient(base_url=url) as tab:
+            waiting = asyncio.create_task(
+                tab.get(
+                    "/sync/longpoll",
+                    params={"cursor": cursor, "timeout": 25},
+                    headers=alice.headers,
+                    timeout=40,
+                )
+            )
+            await asyncio.sleep(1)
+            waiting.cancel()  # the connection closes with it
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+        stopping = time.monotonic()
+    # Leaving serve_in_thread waits for uvicorn, which waits for every request still running.
+    assert time.monotonic() - stopping < 10

@@ -6,7 +6,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropp.core.config import Settings
 from dropp.oauth.web_sessions import csrf_token
-from tests.helpers import PASSWORD, register_account
+from tests.helpers import PASSWORD, register_account, upload_file
 
 
 async def signed_in_cookie(client: httpx.AsyncClient, email: str) -> str:
@@ -114,3 +114,24 @@ async def test_the_sign_up_and_reset_pages_tell_nothing_of_which_addresses_have_
         headers={"Origin": "https://elsewhere.example"},
     )
     assert forged.status_code == 403
+
+
+async def test_a_download_limit_of_other_digits_is_refused_in_words(
+    client: httpx.AsyncClient, web: httpx.AsyncClient, engine: AsyncEngine, settings: Settings
+) -> None:
+    """Digits to str.isdigit that int() refuses ("²", "٣"), and other bad limits: each is a
+    422 on the page, and no link is made."""
+    ada = await register_account(client, "ada@example.com", engine=engine)
+    done = await upload_file(client, web, ada, "notes.txt", b"n")
+    cookie = await signed_in_cookie(client, "ada@example.com")
+
+    for limit in ("²", "٣", "-1", "1e3"):
+        refused = await client.post(
+            f"/app/file/{done['file_id']}/share",
+            data={"csrf": csrf_token(settings, "web", cookie), "max_downloads": limit},
+            headers=session(cookie),
+        )
+        assert refused.status_code == 422, (limit, refused.text)
+        assert "Download limit" in refused.text or "max_downloads" in refused.text
+    listed = await client.get("/shares", headers=ada.headers)
+    assert listed.json()["items"] == []

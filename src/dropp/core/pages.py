@@ -29,7 +29,7 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' {form_targets}; "
+        "default-src 'none'; style-src 'self'; form-action 'self' {form_targets}; "
         "frame-ancestors 'none'; base-uri 'none'"
     ),
 }

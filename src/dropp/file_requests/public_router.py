@@ -58,7 +58,7 @@ def _page(view: FileRequestPublicRead, storage: Storage) -> HTMLResponse:
     straight to storage, and completes it; and the same steps spelled out for scripts."""
     nonce = secrets.token_urlsafe(16)
     policy = (
-        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+        f"default-src 'none'; style-src 'self'; script-src 'nonce-{nonce}'; "
         f"connect-src 'self' {_origin(storage.post_forms.url)}; form-action 'none'; "
         "frame-ancestors 'none'; base-uri 'none'"
     )

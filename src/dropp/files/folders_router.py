@@ -23,7 +23,9 @@ from dropp.files.errors import (
 from dropp.files.models import NodeKind
 from dropp.files.names import existing_path_names, split_folder_path
 from dropp.files.schemas import (
+    ChildOrder,
     ChildrenPage,
+    Direction,
     FolderCreate,
     FolderMove,
     FolderRead,
@@ -63,9 +65,14 @@ async def list_children(
     path: Annotated[str, Query(max_length=4096, description="`/` is the top level")] = "/",
     cursor: Annotated[str | None, Query(max_length=2000)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    sort: Annotated[
+        ChildOrder,
+        Query(description="`name`, `size` or `modified`; ties by name, folders first."),
+    ] = ChildOrder.NAME,
+    direction: Annotated[Direction, Query(description="`asc` or `desc`.")] = Direction.ASC,
 ) -> ChildrenPage:
-    """A folder's children: folders first, then files, each by name; pass `next_cursor`
-    back as `cursor` for the next page."""
+    """A folder's children: folders first, then files, each by name (or by `sort`); pass
+    `next_cursor` back as `cursor`, with the same `sort` and `direction`, for the next page."""
     try:
         # A lookup: folders named before today's rules can still be listed.
         names = existing_path_names(path)
@@ -73,7 +80,13 @@ async def list_children(
         raise FolderNotFound(f"There is no folder {path}: {error}.") from error
     folder_id = await service.find_folder(session, principal.user_id, names)
     return await tree.list_children(
-        session, principal.user_id, folder_id, cursor=cursor, limit=limit
+        session,
+        principal.user_id,
+        folder_id,
+        cursor=cursor,
+        limit=limit,
+        order=sort,
+        direction=direction,
     )
 
 

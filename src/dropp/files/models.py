@@ -79,6 +79,9 @@ class Node(Base):
     current_revision_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("file_revision.id", ondelete="SET NULL", use_alter=True)
     )
+    # The current revision's size, kept beside it so that a folder sorts by size in one
+    # scan of its children rather than a probe into the revisions for each of them.
+    size: Mapped[int | None] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = created_at_column()
     # When the sweeper removes the file (FILE_EXPIRY_DAYS, or `expires_in` at upload).

@@ -12,6 +12,20 @@ from dropp.files.name_schema import existing_path_schema, name_schema, path_sche
 from dropp.files.names import existing_path_names, normalize_name, split_folder_path
 
 
+class ChildOrder(StrEnum):
+    """What a folder's children are sorted by: folders always come first, then files; ties
+    by name."""
+
+    NAME = "name"
+    SIZE = "size"
+    MODIFIED = "modified"
+
+
+class Direction(StrEnum):
+    ASC = "asc"
+    DESC = "desc"
+
+
 class StatusFilter(StrEnum):
     COMPLETE = "complete"
     PENDING = "pending"
@@ -150,7 +164,10 @@ class NodeRestore(RequestBody):
 
 
 class ChildrenPage(BaseModel):
-    items: list[NodeRead] = Field(description="Folders first, then files; each by name.")
+    items: list[NodeRead] = Field(
+        description="Folders first, then files; each in the order asked for (by name unless "
+        "`sort` says otherwise)."
+    )
     next_cursor: str | None
 
 

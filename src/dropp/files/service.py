@@ -255,6 +255,7 @@ async def complete_revision(
     assert node is not None
     first = node.current_revision_id is None
     node.current_revision_id = revision.id
+    node.size = size
     node.updated_at = now
     await session.flush()
     # Quota: the upload's reservation gives way to the bytes storage actually holds.

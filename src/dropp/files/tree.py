@@ -9,7 +9,9 @@ from typing import Any, cast
 from uuid import UUID
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
+    DateTime,
     Integer,
     Select,
     String,
@@ -20,6 +22,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    or_,
     select,
     text,
     true,
@@ -28,7 +31,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import LateralFromClause
+from sqlalchemy.types import TypeEngine
 
 from dropp.core.db import as_text, fetch_dicts
 from dropp.core.pagination import CursorError, encode_cursor, newest_first
@@ -45,7 +51,9 @@ from dropp.files.errors import (
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.files.names import MAX_NAME_BYTES, existing_path_names, name_key
 from dropp.files.schemas import (
+    ChildOrder,
     ChildrenPage,
+    Direction,
     FileMove,
     FolderMove,
     FolderRead,
@@ -191,20 +199,69 @@ async def read_node(session: AsyncSession, node: Node) -> NodeRead:
     return node_read(node, await _representative(session, node), parent_path)
 
 
-def _encode_children_cursor(rank: int, name: str, node_id: str) -> str:
-    raw = json.dumps([rank, name, node_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+def _encode_children_cursor(
+    order: ChildOrder, direction: Direction, rank: int, keys: Sequence[object], node_id: str
+) -> str:
+    position = [rank, *keys, node_id]
+    # By name upward keeps the shape cursors had before there were other orders.
+    raw = (
+        position
+        if (order, direction) == (ChildOrder.NAME, Direction.ASC)
+        else {
+            "sort": order.value,
+            "direction": direction.value,
+            "after": position,
+        }
+    )
+    encoded = json.dumps(raw, separators=(",", ":"), default=str)
+    return base64.urlsafe_b64encode(encoded.encode()).decode().rstrip("=")
 
 
-def _decode_children_cursor(cursor: str) -> tuple[int, str, UUID]:
+def _decode_children_cursor(
+    cursor: str, order: ChildOrder, direction: Direction
+) -> tuple[int, list[object], UUID]:
+    """The position after which the page starts: rank, sort keys, id. A cursor made for
+    another order is refused, not read as a position it does not mean."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        rank, name, node_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
-        if rank not in (0, 1) or not isinstance(name, str):
+        raw = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        if isinstance(raw, dict):
+            if (raw.get("sort"), raw.get("direction")) != (order.value, direction.value):
+                raise ValueError("a cursor of another order")
+            raw = raw["after"]
+        elif (order, direction) != (ChildOrder.NAME, Direction.ASC):
+            raise ValueError("a cursor of another order")
+        rank, *keys, node_id = raw
+        if rank not in (0, 1) or len(keys) != len(_SORT_KEYS[order]):
             raise ValueError("not a children cursor")
-        return rank, name, UUID(node_id)
-    except (ValueError, TypeError) as error:
+        return (
+            rank,
+            [_read_key(kind, key) for kind, key in zip(_SORT_KEYS[order], keys, strict=True)],
+            UUID(node_id),
+        )
+    except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise InvalidCursor("The cursor is not one this server issued.") from error
+
+
+def _read_key(kind: str, value: object) -> object:
+    if kind == "size" and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind == "time" and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a time without its zone")
+        return moment
+    if kind == "name" and isinstance(value, str):
+        return value
+    raise ValueError("not a sort key")
+
+
+# The kinds of a cursor's keys for each order, after the rank and before the id.
+_SORT_KEYS = {
+    ChildOrder.NAME: ("name",),
+    ChildOrder.SIZE: ("size", "name"),
+    ChildOrder.MODIFIED: ("time", "name"),
+}
 
 
 def _revision_probe(
@@ -230,12 +287,27 @@ def _revision_probe(
 
 
 @functools.cache
-def _children_query(*, top_level: bool, after_cursor: bool) -> Select[Any]:
+def _children_query(
+    *, top_level: bool, after_cursor: bool, order: ChildOrder, direction: Direction
+) -> Select[Any]:
     """The statement of a page of a folder's children, built once for each shape; its values
     are bound parameters. Building it for every request cost 2 ms."""
     rank = case((Node.kind == NodeKind.FOLDER, 0), else_=1)
     # Code-point order: the same for every client and locale, and what the cursor compares.
     name_key = Node.name.collate("C")
+    # Folders have no size: by size they sort among themselves by name. A file not yet
+    # uploaded counts as empty.
+    size_key = func.coalesce(Node.size, 0)
+    first_key: dict[ChildOrder, ColumnElement[Any] | InstrumentedAttribute[Any]] = {
+        ChildOrder.SIZE: size_key,
+        ChildOrder.MODIFIED: Node.updated_at,
+    }
+    keys = [name_key] if order == ChildOrder.NAME else [first_key[order], name_key]
+    key_types: dict[str, TypeEngine[Any]] = {
+        "name": String(),
+        "size": BigInteger(),
+        "time": DateTime(timezone=True),
+    }
     # The page of nodes first, then the revisions of just those nodes: joined before the
     # limit, PostgreSQL hashes every revision of the account, and the page grows with it.
     page_query = select(
@@ -246,25 +318,31 @@ def _children_query(*, top_level: bool, after_cursor: bool) -> Select[Any]:
         Node.updated_at,
         Node.current_revision_id,
         rank.label("rank"),
+        size_key.label("sort_size"),
     ).where(
         Node.owner_id == bindparam("owner_id"),
         Node.parent_id.is_(None) if top_level else Node.parent_id == bindparam("folder_id"),
         Node.trashed_at.is_(None),
     )
+    upward = direction == Direction.ASC
     if after_cursor:
-        page_query = page_query.where(
-            tuple_(rank, name_key, Node.id)
-            > tuple_(
-                bindparam("last_rank", type_=Integer),
-                bindparam("last_name", type_=String),
-                bindparam("last_id", type_=Uuid),
+        last: list[BindParameter[Any]] = [
+            bindparam(f"last_key_{i}", type_=key_types[kind])
+            for i, kind in enumerate(_SORT_KEYS[order])
+        ]
+        last_rank = bindparam("last_rank", type_=Integer)
+        last_id = bindparam("last_id", type_=Uuid)
+        if upward:
+            after = tuple_(rank, *keys, Node.id) > tuple_(last_rank, *last, last_id)
+        else:
+            # Folders still come first: only the keys after the rank run downward.
+            after = or_(
+                rank > last_rank,
+                and_(rank == last_rank, tuple_(*keys, Node.id) < tuple_(*last, last_id)),
             )
-        )
-    nodes = (
-        page_query.order_by(rank, name_key, Node.id)
-        .limit(bindparam("rows", type_=Integer))
-        .subquery("page")
-    )
+        page_query = page_query.where(after)
+    ordering = [rank, *keys, Node.id] if upward else [rank, *(k.desc() for k in [*keys, Node.id])]
+    nodes = page_query.order_by(*ordering).limit(bindparam("rows", type_=Integer)).subquery("page")
     # Columns, not ORM objects: building entities for a thousand rows cost more than the
     # query. Both lookups are LATERAL with LIMIT 1 so that each is an index probe per row of
     # the page: as a plain join, PostgreSQL hashes every revision of the account instead,
@@ -278,6 +356,10 @@ def _children_query(*, top_level: bool, after_cursor: bool) -> Select[Any]:
         "newest_upload",
     )
     shown = [current_revision.c, newest_upload.c]
+    outer_first = {ChildOrder.SIZE: nodes.c.sort_size, ChildOrder.MODIFIED: nodes.c.updated_at}
+    outer_order = [nodes.c.name.collate("C"), nodes.c.id]
+    if order != ChildOrder.NAME:
+        outer_order.insert(0, outer_first[order])
     return (
         select(
             as_text(nodes.c.id, "id"),
@@ -291,11 +373,12 @@ def _children_query(*, top_level: bool, after_cursor: bool) -> Select[Any]:
                 func.coalesce(*(c[column] for c in shown)).label(column)
                 for column in ("status", "size", "content_type")
             ),
+            nodes.c.sort_size,
         )
         .select_from(nodes)
         .outerjoin(current_revision, true())
         .outerjoin(newest_upload, true())
-        .order_by(nodes.c.rank, nodes.c.name.collate("C"), nodes.c.id)
+        .order_by(nodes.c.rank, *(outer_order if upward else (k.desc() for k in outer_order)))
     )
 
 
@@ -306,26 +389,39 @@ async def list_children(
     *,
     cursor: str | None,
     limit: int,
+    order: ChildOrder = ChildOrder.NAME,
+    direction: Direction = Direction.ASC,
 ) -> ChildrenPage:
-    """The live folders, then the live files, directly in `folder_id`; each by name."""
+    """The live folders, then the live files, directly in `folder_id`; each in `order`."""
     values: dict[str, Any] = {"owner_id": owner_id, "folder_id": folder_id, "rows": limit + 1}
     if cursor is not None:
-        values["last_rank"], values["last_name"], values["last_id"] = _decode_children_cursor(
-            cursor
+        values["last_rank"], keys, values["last_id"] = _decode_children_cursor(
+            cursor, order, direction
         )
+        values.update({f"last_key_{i}": key for i, key in enumerate(keys)})
     parent_path = ""
     if folder_id is not None:
         parent_path = (await service.folder_paths(session, {folder_id}))[folder_id]
     values["path_prefix"] = f"{parent_path}/"
-    query = _children_query(top_level=folder_id is None, after_cursor=cursor is not None)
+    query = _children_query(
+        top_level=folder_id is None,
+        after_cursor=cursor is not None,
+        order=order,
+        direction=direction,
+    )
     rows = await fetch_dicts(session, query, values)
+    sizes = [row.pop("sort_size") for row in rows]
     page = rows[:limit]
     next_cursor = None
     if len(rows) > limit:
         last = page[-1]
-        next_cursor = _encode_children_cursor(
-            0 if last["kind"] == NodeKind.FOLDER else 1, last["name"], last["id"]
-        )
+        rank = 0 if last["kind"] == NodeKind.FOLDER else 1
+        keys = {
+            ChildOrder.NAME: [last["name"]],
+            ChildOrder.SIZE: [sizes[limit - 1], last["name"]],
+            ChildOrder.MODIFIED: [last["updated_at"].isoformat(), last["name"]],
+        }[order]
+        next_cursor = _encode_children_cursor(order, direction, rank, keys, last["id"])
     # Not validated: every entry comes from typed columns, under NodeRead's names, and
     # validating a 1,000-entry page again cost as much as its query. Serializing still checks
     # each value against the schema (a mismatch warns, and the tests turn warnings into errors).

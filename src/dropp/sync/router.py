@@ -88,16 +88,33 @@ async def long_poll(
         last_id = await service.check_not_pruned(session, user_id, parsed)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait_seconds
-    async with listener.waiter(user_id) as woken:
-        while True:
-            # Checked after registering, so a change committed just before is not missed.
-            async with sessionmaker() as session:
-                if await service.has_changes_after(session, user_id, last_id):
-                    return LongPollRead(changes=True)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await woken.wait()
-            except TimeoutError:
-                return LongPollRead(changes=False)
-            # A wake-up may be late news of changes the cursor already has: look again.
-            woken.clear()
+    hung_up = asyncio.ensure_future(_hang_up(request))
+    try:
+        async with listener.waiter(user_id) as woken:
+            while True:
+                # Checked after registering, so a change committed just before is not missed.
+                async with sessionmaker() as session:
+                    if await service.has_changes_after(session, user_id, last_id):
+                        return LongPollRead(changes=True)
+                wake = asyncio.ensure_future(woken.wait())
+                done, _ = await asyncio.wait(
+                    {wake, hung_up},
+                    timeout=deadline - loop.time(),
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                wake.cancel()
+                # Timed out; or the client is gone, and nobody reads the answer: nothing
+                # is kept waiting for it, a server being stopped included.
+                if wake not in done or hung_up in done:
+                    return LongPollRead(changes=False)
+                # A wake-up may be late news of changes the cursor already has: look again.
+                woken.clear()
+    finally:
+        hung_up.cancel()
+
+
+async def _hang_up(request: Request) -> None:
+    """Returns when the client closes the connection: a GET has no body, so what the server
+    receives next is the disconnect."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass

@@ -36,6 +36,8 @@ class Visitor:
     form_token: str
     logout_token: str
     is_admin: bool = False
+    # The roles this person may share with as a whole; none unless the settings let them.
+    shares_with_roles: tuple[str, ...] = ()
 
 
 def visitor(settings: Settings, user: User | None, cookie: str | None) -> Visitor | None:
@@ -49,6 +51,12 @@ def visitor(settings: Settings, user: User | None, cookie: str | None) -> Visito
         # The session's account is read from the database on every request: a demotion
         # applies at once.
         is_admin=user.role == ADMIN,
+        # What the form offers; the service decides (sharing/people.py) all the same.
+        shares_with_roles=(
+            settings.role_names
+            if user.role == ADMIN or settings.role_shares_by == "everyone"
+            else ()
+        ),
     )
 
 

@@ -5,9 +5,9 @@ and storage."""
 
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from uuid import UUID
 
 from fastapi import APIRouter, Form, Query, Request, Response
@@ -27,26 +27,35 @@ from dropp.files.dependencies import readable_file
 from dropp.files.errors import FileNotReady
 from dropp.files.models import NodeKind
 from dropp.files.names import existing_path_names, split_folder_path
-from dropp.files.schemas import FileMove, FolderCreate, FolderMove, NodeName
+from dropp.files.schemas import ChildOrder, Direction, FileMove, FolderCreate, FolderMove, NodeName
 from dropp.oauth.sign_in import local_path
-from dropp.sharing import links
+from dropp.sharing import links, people
 from dropp.sharing.link_schemas import ShareLinkCreate
+from dropp.sharing.models import Permission
 from dropp.storage.dependencies import StorageDep
 from dropp.storage.s3 import Storage
 from dropp.web.files.views import (
     PAGE_SIZE,
     FolderView,
     Row,
+    Sort,
     folder_href,
     folder_view,
     human_size,
     live_folder,
     row,
 )
+from dropp.web.forms import form_number
 from dropp.web.visitors import FormVisitor, PageVisitor, Visitor, message, see_other
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
+# A page with scripts of its own: only those (by the page's nonce) run, and they call only
+# this server.
+SCRIPT_POLICY = (
+    "default-src 'none'; style-src 'self'; script-src 'nonce-{nonce}'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
 BackField = Annotated[str, Form(max_length=2048)]
 NameField = Annotated[str, Form(max_length=1024)]
 NEW_NAME: TypeAdapter[str] = TypeAdapter(NodeName)
@@ -58,13 +67,18 @@ def render_folder(
     error: str | None = None,
     status: int = 200,
 ) -> HTMLResponse:
+    nonce = secrets.token_urlsafe(16)
     return render(
         "web/folder.html",
         status,
+        headers={"Content-Security-Policy": SCRIPT_POLICY.format(nonce=nonce)},
         me=person,
         view=view,
         error=error,
-        back=folder_href(view.folder_id),
+        back=view.here,
+        # The page follows the changes made after this moment.
+        since=datetime.now(UTC).isoformat(),
+        nonce=nonce,
     )
 
 
@@ -73,11 +87,12 @@ async def folder_page(
     person: Visitor,
     folder_id: UUID | None,
     cursor: str | None,
+    sort: Sort,
 ) -> HTMLResponse:
     """A folder of the visitor's (None: the top level); another user's answers 404."""
     try:
         folder = await live_folder(session, person.user_id, folder_id) if folder_id else None
-        view = await folder_view(session, person.user_id, folder, cursor)
+        view = await folder_view(session, person.user_id, folder, cursor, sort)
     except DroppError as error:
         return refused_page(error)
     return render_folder(person, view)
@@ -85,9 +100,14 @@ async def folder_page(
 
 @router.get("/folder/{folder_id}", response_class=HTMLResponse)
 async def folder(
-    folder_id: UUID, person: PageVisitor, session: SessionDep, cursor: str | None = None
+    folder_id: UUID,
+    person: PageVisitor,
+    session: SessionDep,
+    cursor: str | None = None,
+    sort: ChildOrder = ChildOrder.NAME,
+    direction: Direction = Direction.ASC,
 ) -> Response:
-    return await folder_page(session, person, folder_id, cursor)
+    return await folder_page(session, person, folder_id, cursor, Sort(sort, direction))
 
 
 @router.get("/search", response_class=HTMLResponse)
@@ -250,18 +270,35 @@ async def upload_page(
     session: SessionDep,
     storage: StorageDep,
     folder: UUID | None = None,
+    share: UUID | None = None,
+    path: Annotated[str, Query(max_length=4096)] = "/",
 ) -> Response:
     """Files or a whole folder, picked or dropped, sent into `folder` (the top level without
-    one) by the page's script, straight to storage."""
+    one), or into `path` of a folder shared with the visitor as editor, by the page's script,
+    straight to storage."""
     try:
-        target = await live_folder(session, person.user_id, folder) if folder else None
+        if share is not None:
+            shared = await people.shared_children(
+                session, person.user_id, share, path, cursor=None, limit=1
+            )
+            if shared.permission != Permission.EDITOR:
+                return message(
+                    "Not allowed", "This folder is shared with you to view, not to add to.", 403
+                )
+            folder_name, folder_path = shared.path.rpartition("/")[2], path
+            back = f"/app/shared/{share}?{urlencode({'path': path})}"
+        else:
+            target = await live_folder(session, person.user_id, folder) if folder else None
+            folder_name = target.name if target else "Files"
+            folder_path = await service.node_path(session, target) if target else "/"
+            back = folder_href(target.id if target else None)
     except DroppError as error:
         return refused_page(error)
     nonce = secrets.token_urlsafe(16)
     bucket = urlsplit(storage.post_forms.url)
     storage_origin = f"{bucket.scheme}://{bucket.netloc}"
     policy = (
-        f"default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
+        f"default-src 'none'; style-src 'self'; script-src 'nonce-{nonce}'; "
         f"connect-src 'self' {storage_origin}; form-action 'self'; frame-ancestors 'none'; "
         "base-uri 'none'"
     )
@@ -269,9 +306,10 @@ async def upload_page(
         "web/upload.html",
         headers={"Content-Security-Policy": policy},
         me=person,
-        folder_name=target.name if target else "Files",
-        folder_path=await service.node_path(session, target) if target else "/",
-        back=folder_href(target.id if target else None),
+        folder_name=folder_name,
+        folder_path=folder_path,
+        share=share,
+        back=back,
         nonce=nonce,
     )
 
@@ -385,11 +423,7 @@ async def share(
         target: str(node_id),
         "expires_in": EXPIRIES.get(expires, -1),  # another value is refused by the schema
         "password": password or None,
-        # A form sends text; a whole number goes to the schema as one, anything else as
-        # the text it is, for the schema to refuse.
-        "max_downloads": int(limit)
-        if (limit := max_downloads.strip()).isdigit()
-        else limit or None,
+        "max_downloads": form_number(max_downloads),
     }
     try:
         made = await links.create_link(
@@ -410,10 +444,6 @@ async def share(
 
 
 # A page with the one script it runs (copying the link), nothing else.
-SCRIPT_POLICY = (
-    "default-src 'none'; style-src 'unsafe-inline'; script-src 'nonce-{nonce}'; "
-    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
 
 
 @router.get("/shares", response_class=HTMLResponse)
@@ -523,12 +553,12 @@ async def shown_on(
         reason, status, headers = error.detail, error.status, error.response_headers
     folder_id = _folder_of(back)
     try:
-        if back != "/" and folder_id is None:
+        if urlsplit(back).path != "/" and folder_id is None:
             raise LookupError(back)  # not a folder's page: the reason alone
         folder = await live_folder(session, person.user_id, folder_id) if folder_id else None
         page = render_folder(
             person,
-            await folder_view(session, person.user_id, folder, None),
+            await folder_view(session, person.user_id, folder, None, _sort_of(back)),
             error=reason,
             status=status,
         )
@@ -551,6 +581,18 @@ def _folder_of(path: str) -> UUID | None:
         return UUID(path.removeprefix(prefix).partition("?")[0])
     except ValueError:
         return None
+
+
+def _sort_of(path: str) -> Sort:
+    """The order a folder's page was in, to show it again in that order."""
+    asked = dict(parse_qsl(urlsplit(path).query))
+    try:
+        return Sort(
+            ChildOrder(asked.get("sort", ChildOrder.NAME)),
+            Direction(asked.get("direction", Direction.ASC)),
+        )
+    except ValueError:
+        return Sort()
 
 
 def refused_page(error: DroppError) -> HTMLResponse:

@@ -9,11 +9,12 @@ from uuid import UUID
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from dropp.core.pages import size_text
 from dropp.files import service, tree
 from dropp.files.conflicts import CONFLICT_MARK
 from dropp.files.errors import FolderNotFound
 from dropp.files.models import Node, NodeKind, RevisionState
-from dropp.files.schemas import NodeRead
+from dropp.files.schemas import ChildOrder, Direction, NodeRead
 
 PAGE_SIZE = 100
 ROOT_HREF = "/"
@@ -65,6 +66,75 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Sort:
+    order: ChildOrder = ChildOrder.NAME
+    direction: Direction = Direction.ASC
+
+    def query(self, **more: str) -> str:
+        """`?sort=…&direction=…` and `more`, leaving out what the listing does anyway."""
+        values = {
+            **({"sort": self.order.value} if self.order != ChildOrder.NAME else {}),
+            **({"direction": self.direction.value} if self.direction != Direction.ASC else {}),
+            **more,
+        }
+        return f"?{urlencode(values)}" if values else ""
+
+
+# A column's first click: names and sizes upward, dates newest first.
+FIRST_DIRECTION = {
+    ChildOrder.NAME: Direction.ASC,
+    ChildOrder.SIZE: Direction.ASC,
+    ChildOrder.MODIFIED: Direction.DESC,
+}
+DIRECTION_WORDS = {
+    (ChildOrder.NAME, Direction.ASC): "A to Z",
+    (ChildOrder.NAME, Direction.DESC): "Z to A",
+    (ChildOrder.SIZE, Direction.ASC): "smallest first",
+    (ChildOrder.SIZE, Direction.DESC): "largest first",
+    (ChildOrder.MODIFIED, Direction.ASC): "oldest first",
+    (ChildOrder.MODIFIED, Direction.DESC): "newest first",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A sortable column's heading: a link that sorts by it (the other way, if it is the
+    column sorted by already)."""
+
+    label: str
+    href: str
+    # `aria-sort` of the column sorted by; None for the others.
+    sorted: str | None
+    # What following the link does, for a screen reader.
+    hint: str
+
+
+def columns(here: str, sort: Sort) -> dict[str, Column]:
+    shown = {}
+    for order, label in (
+        (ChildOrder.NAME, "Name"),
+        (ChildOrder.SIZE, "Size"),
+        (ChildOrder.MODIFIED, "Modified"),
+    ):
+        current = order == sort.order
+        if current:
+            direction = Direction.DESC if sort.direction == Direction.ASC else Direction.ASC
+        else:
+            direction = FIRST_DIRECTION[order]
+        shown[order.value] = Column(
+            label=label,
+            href=here + Sort(order, direction).query(),
+            sorted=(
+                ("ascending" if sort.direction == Direction.ASC else "descending")
+                if current
+                else None
+            ),
+            hint=f"sort {DIRECTION_WORDS[order, direction]}",
+        )
+    return shown
+
+
+@dataclass(frozen=True)
 class FolderView:
     folder_id: UUID | None
     name: str
@@ -72,6 +142,10 @@ class FolderView:
     crumbs: list[Crumb]
     rows: list[Row]
     next_href: str | None
+    # This page's own address with its order: where forms on it come back to.
+    here: str
+    columns: dict[str, Column]
+    sort: Sort
 
 
 def folder_href(folder_id: UUID | str | None) -> str:
@@ -97,19 +171,33 @@ async def live_folder(session: AsyncSession, owner_id: UUID, folder_id: UUID) ->
 
 
 async def folder_view(
-    session: AsyncSession, owner_id: UUID, folder: Node | None, cursor: str | None
+    session: AsyncSession,
+    owner_id: UUID,
+    folder: Node | None,
+    cursor: str | None,
+    sort: Sort = Sort(),
 ) -> FolderView:
     page = await tree.list_children(
-        session, owner_id, folder.id if folder else None, cursor=cursor, limit=PAGE_SIZE
+        session,
+        owner_id,
+        folder.id if folder else None,
+        cursor=cursor,
+        limit=PAGE_SIZE,
+        order=sort.order,
+        direction=sort.direction,
     )
     here = folder_href(folder.id if folder else None)
+    next_cursor = page.next_cursor
     return FolderView(
         folder_id=folder.id if folder else None,
         name=folder.name if folder else "Files",
         path=await service.node_path(session, folder) if folder else "/",
         crumbs=await _crumbs(session, folder),
         rows=[row(item) for item in page.items],
-        next_href=f"{here}?cursor={page.next_cursor}" if page.next_cursor else None,
+        next_href=here + sort.query(cursor=next_cursor) if next_cursor else None,
+        here=here + sort.query(),
+        columns=columns(here, sort),
+        sort=sort,
     )
 
 
@@ -153,11 +241,5 @@ def icon(name: str, content_type: str | None) -> Icon:
 
 
 def human_size(size: int | None) -> str:
-    if size is None:
-        return ""
-    amount = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{size:,} B" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    raise AssertionError("unreachable")
+    """A file's size as the pages write sizes; nothing for a folder's."""
+    return "" if size is None else size_text(size)

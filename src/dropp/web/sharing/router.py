@@ -32,14 +32,17 @@ async def share_with_someone(
     session: SessionDep,
     settings: SettingsDep,
     email: Annotated[str, Form(max_length=320)] = "",
+    role: Annotated[str, Form(max_length=64)] = "",
     permission: Annotated[str, Form(max_length=16)] = "viewer",
     note: Annotated[str, Form(max_length=1000)] = "",
     back: Annotated[str, Form(max_length=2048)] = "/",
 ) -> Response:
     target = "file_id" if kind == NodeKind.FILE else "folder_id"
     try:
+        # A role chosen is who it is shared with; else the address given.
+        grantee = {"role": role} if role else {"email": email}
         body = GrantCreate.model_validate(
-            {target: str(node_id), "email": email, "permission": permission, "note": note or None}
+            {target: str(node_id), **grantee, "permission": permission, "note": note or None}
         )
         await people.create_grant(session, settings, person.user_id, body)
     except (DroppError, ValidationError) as error:
@@ -109,6 +112,7 @@ async def shared_folder(
         page=page,
         rows=rows,
         here=here,
+        path=path,
         inner=inner,
         up=path.rstrip("/").rpartition("/")[0] or "/" if path not in ("", "/") else None,
     )
