@@ -1,4 +1,6 @@
 import asyncio
+import base64
+import json
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -431,3 +433,35 @@ async def test_another_users_nodes_are_404(
 
     assert [a.status_code for a in answers] == [404] * 4
     assert await children(client, alice, "/") == ["secret", "private.txt"]
+
+
+async def test_a_forged_cursor_of_any_shape_is_400(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    """Positions no database column can hold are refused as cursors, never sent to the
+    database: a size past 64 bits, a name with NUL, a time without its zone."""
+
+    def forged(raw: object) -> str:
+        text = json.dumps(raw, separators=(",", ":"))
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    node = str(uuid4())
+    for sort, after in (
+        ("size", [1, 2**70, "a", node]),
+        ("size", [1, True, "a", node]),
+        ("size", [1, 5, "a\u0000b", node]),
+        ("name", [1, "a\u0000b", node]),
+        ("name", [True, "a", node]),
+        ("name", [0.0, "a", node]),
+        ("modified", [1, "2026-01-01T00:00:00", "a", node]),
+        ("modified", [1, "yesterday", "a", node]),
+        ("size", [2, 5, "a", node]),
+        ("size", [1, 5, "a", "not a uuid"]),
+    ):
+        raw: object = (
+            after if sort == "name" else {"sort": sort, "direction": "asc", "after": after}
+        )
+        answer = await client.get(
+            "/folders", params={"sort": sort, "cursor": forged(raw)}, headers=alice.headers
+        )
+        assert_problem(answer, 400, "invalid_cursor")

@@ -1,12 +1,15 @@
 """The web app's forms act only with the form token of the session that sends them, and
 never for someone signed out; what they do goes through the JSON API's rules."""
 
+from uuid import uuid4
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropp.core.config import Settings
 from dropp.oauth.web_sessions import csrf_token
 from tests.helpers import PASSWORD, register_account, upload_file
+from tests.sharing.people_helpers import granted
 
 
 async def signed_in_cookie(client: httpx.AsyncClient, email: str) -> str:
@@ -135,3 +138,37 @@ async def test_a_download_limit_of_other_digits_is_refused_in_words(
         assert "Download limit" in refused.text or "max_downloads" in refused.text
     listed = await client.get("/shares", headers=ada.headers)
     assert listed.json()["items"] == []
+
+
+async def test_the_upload_page_of_a_share_is_only_for_its_editors(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """Someone else's share, a share's folder that is not there, and a bad path each answer
+    404, as if there were no such share; an editor's page names the folder."""
+    ada = await register_account(client, "ada@example.com", engine=engine)
+    await register_account(client, "bob@example.com", engine=engine)
+    await register_account(client, "eve@example.com", engine=engine)
+    folder = await client.post("/folders", json={"path": "/Team/Drafts"}, headers=ada.headers)
+    grant = await granted(
+        client,
+        ada,
+        permission="editor",
+        folder_id=folder.json()["folder_id"],
+        email="bob@example.com",
+    )
+    await client.post("/folders", json={"path": "/Team/Drafts/Inner"}, headers=ada.headers)
+    bobs = session(await signed_in_cookie(client, "bob@example.com"))
+    eves = session(await signed_in_cookie(client, "eve@example.com"))
+
+    page = f"/app/upload?share={grant['id']}"
+    editor = await client.get(page + "&path=/Inner", headers=bobs)
+    stranger = await client.get(page, headers=eves)
+    missing = await client.get(page + "&path=/Nowhere", headers=bobs)
+    unknown = await client.get(f"/app/upload?share={uuid4()}", headers=bobs)
+
+    assert editor.status_code == 200, editor.text
+    assert "Upload to Inner" in editor.text
+    assert 'data-share="' + grant["id"] + '"' in editor.text
+    for answer in (stranger, missing, unknown):
+        assert answer.status_code == 404, answer.text
+        assert grant["id"] not in answer.text

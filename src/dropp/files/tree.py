@@ -232,7 +232,7 @@ def _decode_children_cursor(
         elif (order, direction) != (ChildOrder.NAME, Direction.ASC):
             raise ValueError("a cursor of another order")
         rank, *keys, node_id = raw
-        if rank not in (0, 1) or len(keys) != len(_SORT_KEYS[order]):
+        if type(rank) is not int or rank not in (0, 1) or len(keys) != len(_SORT_KEYS[order]):
             raise ValueError("not a children cursor")
         return (
             rank,
@@ -244,14 +244,16 @@ def _decode_children_cursor(
 
 
 def _read_key(kind: str, value: object) -> object:
-    if kind == "size" and isinstance(value, int) and not isinstance(value, bool):
+    """A cursor's sort key as its column holds it; ValueError for what no row could hold
+    (the database would refuse it, and a forged cursor is the client's error)."""
+    if kind == "size" and type(value) is int and -(2**63) <= value < 2**63:
         return value
     if kind == "time" and isinstance(value, str):
         moment = datetime.fromisoformat(value)
         if moment.tzinfo is None:
             raise ValueError("a time without its zone")
         return moment
-    if kind == "name" and isinstance(value, str):
+    if kind == "name" and isinstance(value, str) and "\x00" not in value:
         return value
     raise ValueError("not a sort key")
 
