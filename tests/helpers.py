@@ -1,11 +1,14 @@
 """Plain factories: accounts, uploads, the storage side a desktop client talks to, and
 servers on loopback for tests that need real sockets."""
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -16,7 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from dropp.core.config import Settings
 from dropp.embedded.seaweedfs import free_port
+from dropp.main import create_app
 
 PASSWORD = "correct horse battery"
 
@@ -262,6 +267,44 @@ def serve_in_thread(app: FastAPI, port: int, *, name: str) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+@contextmanager
+def dropp_serve(
+    port: int, *, cwd: Path, env: dict[str, str], timeout: float = 60
+) -> Iterator[subprocess.Popen[str]]:
+    """`dropp serve` in a process of its own, once it says it is ready; stopped after."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "dropp", "serve", "--port", str(port)],
+        cwd=cwd,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stderr is not None
+        deadline = time.monotonic() + timeout
+        seen = []
+        ready = f"Dropp ready at http://127.0.0.1:{port}"
+        while (line := server.stderr.readline()) and ready not in line:
+            seen.append(line)
+            assert time.monotonic() < deadline, "".join(seen)
+        assert line, f"dropp serve exited before it was ready:\n{''.join(seen)}"
+        yield server
+    finally:
+        server.terminate()
+        server.communicate(timeout=60)
+
+
+@contextmanager
+def serve_dropp(settings: Settings, *, name: str, **changes: Any) -> Iterator[str]:
+    """Dropp with these settings `changes` on a free loopback port, PUBLIC_URL naming it."""
+    port = free_port()
+    update = {"public_url": f"http://127.0.0.1:{port}", **changes}
+    with serve_in_thread(create_app(settings.model_copy(update=update)), port, name=name) as url:
+        yield url
 
 
 @contextmanager

@@ -1,11 +1,9 @@
 """The `dropp` command as a person runs it: real processes, their exit codes and what they print."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
@@ -15,6 +13,7 @@ import pytest
 
 from dropp.embedded.seaweedfs import free_port
 from tests.conftest import stack_dir
+from tests.helpers import dropp_serve
 
 START_TIMEOUT_SECONDS = 120
 # Settings a developer's shell may carry; each test chooses its own.
@@ -102,24 +101,7 @@ def test_serve_without_the_embedded_extra_says_what_to_install(workdir: Path) ->
 def test_serve_says_when_ready_and_sweep_runs_meanwhile(workdir: Path) -> None:
     data_dir = workdir / "data"
     port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "dropp", "serve", "--port", str(port)],
-        cwd=workdir,
-        env=_env(data_dir),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert server.stderr is not None
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        seen = []
-        ready = f"Dropp ready at http://127.0.0.1:{port}"
-        while (line := server.stderr.readline()) and ready not in line:
-            seen.append(line)
-            assert time.monotonic() < deadline, "".join(seen)
-        assert line, f"dropp serve exited before it was ready:\n{''.join(seen)}"
+    with dropp_serve(port, cwd=workdir, env=_env(data_dir), timeout=START_TIMEOUT_SECONDS):
         # Ready means ready: the API and its stack answer at once.
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
 
@@ -130,7 +112,4 @@ def test_serve_says_when_ready_and_sweep_runs_meanwhile(workdir: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
         # Its record holds keys: only its owner may read it.
         assert (data_dir / "running.json").stat().st_mode & 0o077 == 0
-    finally:
-        server.send_signal(signal.SIGTERM)
-        server.communicate(timeout=60)
     assert not (data_dir / "running.json").exists()

@@ -22,6 +22,8 @@ from dropp.core.errors import install_error_handlers
 from dropp.core.openapi import install_contract
 from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
 from dropp.core.strings import RefuseUnstorableText
+from dropp.events.router import router as events_router
+from dropp.events.stream import OpenStreams
 from dropp.file_requests.public_router import router as file_requests_public_router
 from dropp.file_requests.router import router as file_requests_router
 from dropp.files.folders_router import router as folders_router
@@ -33,6 +35,11 @@ from dropp.idempotency.dependencies import IdempotentReplay, replay_response
 from dropp.mail.sender import Mailer, create_mailer
 from dropp.oauth.provider import OpenIDProvider
 from dropp.oauth.router import router as oauth_router
+from dropp.p2p.codes import code_key
+from dropp.p2p.relay import Relay
+from dropp.p2p.router import router as p2p_router
+from dropp.p2p.service import CHANNEL as P2P_CHANNEL
+from dropp.p2p.signaling import Signaling
 from dropp.quotas.router import router as quotas_router
 from dropp.sharing.links_router import router as share_links_router
 from dropp.sharing.people_router import router as share_people_router
@@ -49,6 +56,7 @@ from dropp.web.docs import STATIC, STATIC_PATH
 from dropp.web.docs import router as docs_router
 from dropp.web.file_requests.router import router as web_file_requests_router
 from dropp.web.files.router import router as web_files_router
+from dropp.web.p2p.router import router as web_p2p_router
 from dropp.web.router import router as web_router
 from dropp.web.sharing.router import router as web_sharing_router
 from dropp.web.visitors import PageRefusal, refusal_page
@@ -63,6 +71,8 @@ class State(TypedDict):
     mailer: Mailer
     oidc_provider: OpenIDProvider
     change_listener: ChangeListener
+    event_streams: OpenStreams
+    p2p_signaling: Signaling
 
 
 @asynccontextmanager
@@ -84,6 +94,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
         listener.subscribe(
             revocations.CHANNEL, signer.revocations.on_notify, signer.revocations.reload
         )
+        # Event streams whose token a revocation refuses end at once.
+        event_streams = OpenStreams(settings.events_max_connections)
+        signer.revocations.watch(event_streams.check_revoked)
+        # Signaling between peers whose sockets two processes may serve.
+        relay = Relay()
+        listener.subscribe(P2P_CHANNEL, relay.on_notify, relay.on_connect)
         change_listener = await stack.enter_async_context(listener.running())
         # Stopped first on shutdown, while the database and storage are still open.
         await stack.enter_async_context(background_sweeper(sessionmaker, storage, settings))
@@ -96,6 +112,16 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
             "mailer": create_mailer(settings),
             "oidc_provider": OpenIDProvider(settings),
             "change_listener": change_listener,
+            "event_streams": event_streams,
+            "p2p_signaling": Signaling(
+                settings=settings,
+                sessionmaker=sessionmaker,
+                storage=storage,
+                signer=signer,
+                rate_limiter=rate_limiter,
+                relay=relay,
+                code_key=code_key(settings.secret_key.get_secret_value()),
+            ),
         }
 
 
@@ -138,10 +164,13 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(web_public_router)
     app.include_router(web_sharing_router)
     app.include_router(web_file_requests_router)
+    app.include_router(web_p2p_router)
     app.include_router(web_admin_router)
     app.include_router(docs_router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC), name="static")
     app.include_router(sync_router)
+    app.include_router(events_router)
+    app.include_router(p2p_router)
     for router in (
         share_links_router,
         share_links_public_router,

@@ -12,13 +12,16 @@ from dropp.auth.models import (
 )
 from dropp.core.db import Base
 from dropp.downloads.models import Download
+from dropp.events.models import AccountEvent
 from dropp.file_requests.models import FileRequest
 from dropp.files.models import FileRevision, Node, UploadPart
 from dropp.idempotency.models import IdempotencyKey
+from dropp.p2p.models import Transfer, TransferMessage
 from dropp.sharing.models import ShareGrant, ShareLink
 from dropp.sync.models import Change
 
 __all__ = [
+    "AccountEvent",
     "AuthorizationCode",
     "Base",
     "Change",
@@ -34,6 +37,8 @@ __all__ = [
     "ShareGrant",
     "ShareLink",
     "SignIn",
+    "Transfer",
+    "TransferMessage",
     "UploadPart",
     "User",
     "WebSession",

@@ -8,6 +8,7 @@ them fails the test.
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,21 @@ def live(settings: Settings, provider_url: str, session_inbox: tuple[Inbox, int]
         yield Live(url, live_settings, provider_url, inbox)
 
 
-@pytest.fixture(scope="session")
-async def chromium() -> AsyncIterator[Browser]:
+@asynccontextmanager
+async def launched_chromium(args: list[str]) -> AsyncIterator[Browser]:
+    """The system's Chromium, headless, with these command-line flags."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=CHROMIUM, headless=True, args=args
         )
         yield browser
         await browser.close()
+
+
+@pytest.fixture(scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    async with launched_chromium(CHROMIUM_ARGS) as browser:
+        yield browser
 
 
 @dataclass

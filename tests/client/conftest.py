@@ -15,10 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropp.core.config import Settings
-from dropp.embedded.seaweedfs import free_port
-from dropp.main import create_app
 from tests.conftest import TABLES
-from tests.helpers import PASSWORD, Account, register_account, serve_in_thread
+from tests.helpers import PASSWORD, Account, register_account, serve_dropp
 
 # Generous: a command moving hundreds of MiB on a loaded 2-core machine.
 COMMAND_TIMEOUT = 600
@@ -27,13 +25,7 @@ COMMAND_TIMEOUT = 600
 @pytest.fixture(scope="session")
 def dropp_url(settings: Settings) -> Iterator[str]:
     """Dropp served by uvicorn on 127.0.0.1, for clients in other processes."""
-    port = free_port()
-    app = create_app(
-        settings.model_copy(
-            update={"public_url": f"http://127.0.0.1:{port}", "longpoll_max_seconds": 30}
-        )
-    )
-    with serve_in_thread(app, port, name="dropp-client-tests") as url:
+    with serve_dropp(settings, name="dropp-client-tests", longpoll_max_seconds=30) as url:
         yield url
 
 

@@ -39,13 +39,18 @@ def contract_url(settings: Settings, provider_url: str) -> Iterator[str]:
         update=sign_in_settings(provider_url, public_url=f"http://127.0.0.1:{port}")
     )
     # Long polls as long as the document allows, but short enough that the fuzzer's
-    # positive cases of GET /sync/longpoll each answer within seconds.
+    # positive cases of GET /sync/longpoll each answer within seconds; event streams that
+    # end as soon.
     # Bodies are bounded at the largest MAX_REQUEST_BODY_BYTES allows: a generated body
     # over the default 2 MiB would get the documented 413 before any validation, which the
     # negative check does not count among its expected refusals.
     app = create_app(
         settings.model_copy(
-            update={"longpoll_max_seconds": 2, "max_request_body_bytes": 64 * 1024 * 1024}
+            update={
+                "longpoll_max_seconds": 2,
+                "events_max_seconds": 2,
+                "max_request_body_bytes": 64 * 1024 * 1024,
+            }
         )
     )
     with serve_in_thread(app, port, name="dropp-contract") as url:

@@ -13,6 +13,7 @@ lifetime after the revocation), so the set holds what was revoked in the last fe
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID
@@ -70,6 +71,11 @@ class Revocations:
         self._users: dict[UUID, float] = {}
         # family id -> when it was revoked; every token of the family is refused.
         self._families: dict[UUID, float] = {}
+        # Called after every revocation this process hears of: open event streams end.
+        self._watchers: list[Callable[[], None]] = []
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        self._watchers.append(callback)
 
     def refuses(self, holder: Holder) -> bool:
         """Whether the token was revoked; a dictionary look-up or two, no I/O."""
@@ -109,6 +115,9 @@ class Revocations:
             self.deny_family(key, when)
         else:
             logger.warning("auth: ignored a revocation notification %r", payload)
+            return
+        for watcher in self._watchers:
+            watcher()
 
     async def reload(self, connection: _Fetcher) -> None:
         """Re-read what may have been missed while no connection listened; entries already
@@ -123,6 +132,8 @@ class Revocations:
         for row in disabled:
             # Every token a disabled account holds was issued before now.
             self.deny_user(row["id"], now)
+        for watcher in self._watchers:
+            watcher()
         logger.info(
             "auth: %d revoked families and %d disabled accounts loaded",
             len(families),

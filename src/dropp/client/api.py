@@ -109,11 +109,14 @@ class Api:
             self.store.delete(self.server)
         self._tokens = None
 
-    async def _access_token(self) -> str:
+    async def access_token(self, *, refused: bool = False) -> str:
+        """A token good for minutes yet, for a connection the Api does not make itself (a
+        stream, a socket): refreshed when it is about to run out, or when the server
+        `refused` it. NotSignedIn once the session has ended."""
         tokens = self._tokens
         if tokens is None:
             raise NotSignedIn(self.server)
-        if tokens.expires_at - REFRESH_MARGIN_SECONDS <= time.time():
+        if refused or tokens.expires_at - REFRESH_MARGIN_SECONDS <= time.time():
             tokens = await self._refresh(tokens)
         return tokens.access_token
 
@@ -194,7 +197,7 @@ class Api:
         merged = dict(headers or {})
         for _ in range(2):
             if authenticated:
-                merged["Authorization"] = f"Bearer {await self._access_token()}"
+                merged["Authorization"] = f"Bearer {await self.access_token()}"
             response = await self._send(
                 method, path, idempotent=idempotent, headers=merged, **kwargs
             )

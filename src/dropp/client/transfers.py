@@ -345,9 +345,10 @@ def _form_body(fields: dict[str, str], boundary: str) -> tuple[bytes, bytes]:
     return head, f"\r\n--{boundary}--\r\n".encode()
 
 
-async def _post_form(
+async def post_form(
     api: Api, source: Path, size: int, form: dict[str, Any], advance: Callable[[int], None]
 ) -> None:
+    """POST `size` bytes of `source` to a presigned form, streamed from disk."""
     boundary = secrets.token_hex(16)
     head, tail = _form_body(form["fields"], boundary)
 
@@ -402,7 +403,7 @@ async def upload(
         hashes = _PartHashes.of(file_hash)
         return await _upload_multipart(api, request, hashes, progress, resume, parallel)
     task = progress.add(request.remote_path, file_hash.size) if progress else 0
-    await _post_form(
+    await post_form(
         api, request.source, file_hash.size, started["upload"], _counter(progress, task)
     )
     done = await _complete(
@@ -829,7 +830,7 @@ async def _batch(
             task = progress.add(request.remote_path, size) if progress else 0
             try:
                 form = started["upload"]
-                await _post_form(api, request.source, size, form, _counter(progress, task))
+                await post_form(api, request.source, size, form, _counter(progress, task))
             except TransferError as error:
                 results[index] = error
                 return
@@ -987,6 +988,18 @@ async def _fetch(
         handle.close()
 
 
+async def download_refused(response: httpx.Response, failures: int, attempts: int) -> int:
+    """Storage answered a download with an error (its body read): the failures counted so far
+    plus this one, once waited for, if it may pass (a 5xx, with attempts left); else
+    TransferError with storage's words."""
+    if response.status_code >= 500 and failures + 1 < attempts:
+        await asyncio.sleep(retry_after(response, failures + 1))
+        return failures + 1
+    raise TransferError(
+        f"Storage refused the download: {response.status_code} {response.text[:200]}"
+    )
+
+
 async def _receive(
     api: Api,
     signer: str,
@@ -1010,14 +1023,8 @@ async def _receive(
                         expired += 1
                         url = None
                         continue
-                    if response.status_code >= 500 and failures + 1 < STORAGE_ATTEMPTS:
-                        failures += 1
-                        await asyncio.sleep(retry_after(response, failures))
-                        continue
-                    raise TransferError(
-                        f"Storage refused the download: {response.status_code} "
-                        f"{response.text[:200]}"
-                    )
+                    failures = await download_refused(response, failures, STORAGE_ATTEMPTS)
+                    continue
                 if response.status_code == 200 and offset:
                     # Storage ignored the range and sends the whole file: start over.
                     handle.truncate(0)

@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from dropp.roles.policy import ADMIN, BUILT_IN_ROLES, MEMBER, ROLE_NAME_PATTERN, UploadPolicy
@@ -18,6 +18,23 @@ GOOGLE_DISCOVERY_URL = "https://accounts.google.com/.well-known/openid-configura
 # Values that ship in examples; starting production with one of them is refused.
 PLACEHOLDER_SECRETS = frozenset({"", "change-me", "changeme", "secret", "dev", "dropp"})
 MIN_SECRET_KEY_LENGTH = 32
+
+
+class IceServer(BaseModel):
+    """One STUN or TURN server, as WebRTC's RTCIceServer spells it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    urls: list[Annotated[str, Field(pattern=r"^(stun|stuns|turn|turns):[^\s]+$")]] = Field(
+        min_length=1
+    )
+    username: str | None = None
+    credential: str | None = None
+
+    @field_validator("urls", mode="before")
+    @classmethod
+    def _one_url(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
 
 class ConfigError(Exception):
@@ -105,6 +122,35 @@ class Settings(BaseSettings):
     change_retention_days: int = Field(30, ge=1)
     # The longest a long-poll may wait before answering "no changes".
     longpoll_max_seconds: int = Field(120, ge=1, le=600)
+
+    # --- Live events (GET /events, docs/events.md) ---
+    # Streams one account may hold open in each API process.
+    events_max_connections: int = Field(10, ge=1, le=1000)
+    # A comment line this often keeps proxies from closing an idle stream.
+    events_heartbeat_seconds: int = Field(15, ge=1, le=300)
+    # The longest one stream runs before the server ends it (the client reconnects with its
+    # Last-Event-ID): long-lived connections then spread again over API processes.
+    events_max_seconds: int = Field(3600, ge=1, le=24 * 3600)
+    # Upload, share and transfer events are kept this long for streams that reconnect.
+    events_keep_hours: int = Field(24, ge=1, le=24 * 30)
+
+    # --- Peer-to-peer transfer (docs/p2p.md) ---
+    # RTCIceServer objects (STUN/TURN) given to both peers, as JSON. Empty: host candidates
+    # only, which reach peers on the same machine or network.
+    p2p_ice_servers: list[IceServer] = Field(default_factory=list)
+    # How long a code waits for its receiver.
+    p2p_code_ttl_seconds: int = Field(600, ge=30, le=24 * 3600)
+    # Joins per client address: what makes a 12-digit code unguessable.
+    p2p_join_rate: str = "10/minute"
+    # Unfinished transfers one account may hold.
+    p2p_max_open_transfers: int = Field(5, ge=1, le=1000)
+    # The largest signaling message: an SDP with many candidates is a few KiB.
+    p2p_max_message_bytes: int = Field(64 * 1024, ge=4096, le=1024 * 1024)
+    # The largest file the cloud fallback stores (a single POST: at most 5 GiB).
+    p2p_cloud_max_bytes: int = Field(5 * GIB, ge=0, le=5 * GIB)
+    # How long the fallback's upload form is valid, and its stored file is kept for the
+    # receiver to fetch.
+    p2p_cloud_upload_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
 
     access_token_ttl_seconds: int = Field(900, ge=60)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)

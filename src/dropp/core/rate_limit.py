@@ -45,6 +45,7 @@ from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisSentinelStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import ConfigurationError, StorageError
+from starlette.requests import HTTPConnection
 
 from dropp.core.config import ConfigError, Settings
 from dropp.core.errors import DroppError
@@ -72,6 +73,8 @@ class RateLimitSettings:
     storage_uri: str
     per_ip: tuple[RateLimitItem, ...]
     per_account: tuple[RateLimitItem, ...]
+    # Joins of peer-to-peer transfers, per address (P2P_JOIN_RATE): what keeps codes unguessed.
+    p2p_join: tuple[RateLimitItem, ...]
 
     @classmethod
     def of(cls, settings: Settings) -> "RateLimitSettings":
@@ -79,6 +82,7 @@ class RateLimitSettings:
             _storage_uri(settings.rate_limit_storage_url),
             _limits("RATE_LIMIT_PER_IP", settings.rate_limit_per_ip),
             _limits("RATE_LIMIT_PER_ACCOUNT", settings.rate_limit_per_account),
+            _limits("P2P_JOIN_RATE", settings.p2p_join_rate),
         )
 
 
@@ -133,9 +137,18 @@ class RateLimiter:
         normalized = account.strip().lower()
         return hmac.new(self._account_key, normalized.encode(), hashlib.sha256).hexdigest()
 
-    async def check(self, group: str, client: str, account: str | None = None) -> None:
-        """Count one request; raise `RateLimited` if a limit is already reached."""
-        counters = [(item, "ip", client) for item in self.config.per_ip]
+    async def check(
+        self,
+        group: str,
+        client: str,
+        account: str | None = None,
+        *,
+        per_ip: tuple[RateLimitItem, ...] | None = None,
+    ) -> None:
+        """Count one request; raise `RateLimited` if a limit is already reached. `per_ip`
+        replaces RATE_LIMIT_PER_IP for a group with a limit of its own."""
+        limits = self.config.per_ip if per_ip is None else per_ip
+        counters = [(item, "ip", client) for item in limits]
         if account is not None:
             who = self.account_key(account)
             counters += [(item, "account", who) for item in self.config.per_account]
@@ -225,7 +238,7 @@ async def open_rate_limiter(settings: Settings) -> AsyncIterator[RateLimiter]:
         await _close_storage(storage)
 
 
-def client_address(request: Request) -> str:
+def client_address(request: HTTPConnection) -> str:
     """The client's address as counted: IPv4 as is, IPv6 by its /64."""
     host = request.client.host if request.client else ""
     try:

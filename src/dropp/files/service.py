@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from dropp.core.pagination import CursorError, encode_cursor, newest_first
+from dropp.events import service as events_service
+from dropp.events.models import EventKind
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NameTaken, NotAFolder
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, UploadPart
 from dropp.files.names import name_key
@@ -263,6 +265,7 @@ async def complete_revision(
     if node.trashed_at is not None:
         # Not in the live tree: the feed said `deleted` when it went, and says `restored`
         # with this revision if it comes back.
+        await _announce_upload(session, node, revision)
         return
     await changes.record(
         session,
@@ -275,6 +278,7 @@ async def complete_revision(
         size=size,
         content_hash=content_hash(revision.sha256, revision.part_size),
     )
+    await _announce_upload(session, node, revision)
 
 
 async def fail_revision(session: AsyncSession, revision: FileRevision, found_size: int) -> None:
@@ -284,6 +288,7 @@ async def fail_revision(session: AsyncSession, revision: FileRevision, found_siz
     revision.completed_at = datetime.now(UTC)
     await session.flush()
     await quotas_service.settle_revision(session, revision)
+    await _announce_upload(session, None, revision)
 
 
 async def expire_revision(session: AsyncSession, revision: FileRevision) -> None:
@@ -291,6 +296,32 @@ async def expire_revision(session: AsyncSession, revision: FileRevision) -> None
     revision.completed_at = datetime.now(UTC)
     await session.flush()
     await quotas_service.settle_revision(session, revision)
+    await _announce_upload(session, None, revision)
+
+
+async def _announce_upload(
+    session: AsyncSession, node: Node | None, revision: FileRevision
+) -> None:
+    """Tell the owner's event streams, and the uploader's if an editor uploaded, that an
+    upload ended. Last in its transaction: it takes their feed locks (events.service)."""
+    if node is None:
+        node = await session.get(Node, revision.node_id)
+        assert node is not None
+    recipients = [node.owner_id]
+    if revision.uploaded_by is not None:
+        recipients.append(revision.uploaded_by)
+    await events_service.record(
+        session,
+        recipients,
+        EventKind.UPLOAD,
+        {
+            "upload_id": str(revision.id),
+            "file_id": str(node.id),
+            "name": node.name,
+            "state": revision.state,
+            "size": revision.size,
+        },
+    )
 
 
 async def set_upload_details(

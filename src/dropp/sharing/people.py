@@ -14,6 +14,8 @@ from dropp.auth.models import User
 from dropp.auth.service import normalize_email
 from dropp.core.config import Settings
 from dropp.core.pagination import Columns, CursorError, encode_cursor, newest_first
+from dropp.events import service as events_service
+from dropp.events.models import EventKind
 from dropp.files import locks, tree
 from dropp.files import service as files_service
 from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, NotAFolder
@@ -37,6 +39,7 @@ from dropp.sharing.people_schemas import (
     SharedPage,
     SharedRead,
 )
+from dropp.sync import audience
 from dropp.sync import shared as shared_feed
 from dropp.sync.changes import lock_grants
 
@@ -145,7 +148,9 @@ async def create_grant(
         grant = await session.scalar(statement.returning(ShareGrant))
         if grant is not None:
             await shared_feed.grant_added(session, grant)
-            return await _read(session, grant), True
+            read = await _read(session, grant)
+            await _announce_grant(session, grant, read)
+            return read, True
         existing = await session.scalar(
             select(ShareGrant).where(ShareGrant.node_id == node.id, grantee).with_for_update()
         )
@@ -158,6 +163,27 @@ async def create_grant(
     existing.updated_at = datetime.now(UTC)
     await session.flush()
     return await _read(session, existing), False
+
+
+async def _announce_grant(session: AsyncSession, grant: ShareGrant, read: GrantRead) -> None:
+    """Tell the event streams of everyone a new grant applies to. Last in its transaction:
+    their feed locks are the ones `grant_added` already holds."""
+    recipients = await audience.grant_recipients(
+        session, grant.owner_id, grant.grantee_email, grant.grantee_role
+    )
+    owner = await session.scalar(select(User.email).where(User.id == grant.owner_id))
+    await events_service.record(
+        session,
+        recipients,
+        EventKind.SHARE,
+        {
+            "share_id": str(grant.id),
+            "owner": owner,
+            "name": read.name,
+            "kind": read.kind,
+            "role": grant.permission,
+        },
+    )
 
 
 async def list_grants(

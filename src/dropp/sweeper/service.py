@@ -9,7 +9,16 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
 from dropp.storage.s3 import Storage
-from dropp.sweeper import changes, files, housekeeping, revisions, storage_scan, trash, uploads
+from dropp.sweeper import (
+    changes,
+    files,
+    housekeeping,
+    revisions,
+    storage_scan,
+    transfers,
+    trash,
+    uploads,
+)
 from dropp.sweeper.summary import SweepSummary
 
 logger = logging.getLogger(__name__)
@@ -78,6 +87,17 @@ async def sweep(
         )
     except Exception:
         logger.exception("sweeper: pruning the change feed failed; retried next sweep")
+        summary.errors += 1
+
+    try:
+        expired_transfers, copies, rows = await transfers.sweep_transfers(
+            sessionmaker, storage, now, now - timedelta(hours=settings.events_keep_hours)
+        )
+        summary.transfers_expired += expired_transfers
+        summary.transfer_copies_deleted += copies
+        summary.stale_rows_deleted += rows
+    except Exception:
+        logger.exception("sweeper: sweeping transfers failed; retried next sweep")
         summary.errors += 1
 
     logger.info("sweeper: sweep done (%s)", summary.describe())

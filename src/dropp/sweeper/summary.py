@@ -14,6 +14,8 @@ class SweepSummary:
     trash_purged: int = 0
     idempotency_keys_deleted: int = 0
     stale_rows_deleted: int = 0
+    transfers_expired: int = 0
+    transfer_copies_deleted: int = 0
     errors: int = 0
 
     def describe(self) -> str:

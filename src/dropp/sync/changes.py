@@ -135,14 +135,25 @@ async def lock_grants(session: AsyncSession, owner_id: UUID) -> None:
     await session.execute(LOCK_GRANTS, {"user_id": owner_id})
 
 
+async def lock_feeds(session: AsyncSession, user_ids: Sequence[UUID]) -> None:
+    """Take the feed locks of these accounts, in key order, until the transaction ends: what
+    else is written in their name then commits in the order its ids were drawn."""
+    await session.execute(LOCK_FEEDS, {"user_ids": sorted(set(user_ids))})
+
+
+async def notify(session: AsyncSession, user_ids: Sequence[UUID]) -> None:
+    """Wake these accounts' long-polls and streams once the transaction commits."""
+    await session.execute(NOTIFY_ALL, {"channel": NOTIFY_CHANNEL, "user_ids": list(user_ids)})
+
+
 async def write(session: AsyncSession, rows: Sequence[FeedRow]) -> None:
     """Write feed rows to the feeds they name, under those feeds' locks, and wake them."""
     if not rows:
         return
     user_ids = sorted({row.user_id for row in rows})
-    await session.execute(LOCK_FEEDS, {"user_ids": user_ids})
+    await lock_feeds(session, user_ids)
     await _add(session, rows)
-    await session.execute(NOTIFY_ALL, {"channel": NOTIFY_CHANNEL, "user_ids": user_ids})
+    await notify(session, user_ids)
 
 
 async def _add(session: AsyncSession, rows: Sequence[FeedRow]) -> None:

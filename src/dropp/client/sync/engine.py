@@ -304,19 +304,21 @@ class Engine:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _remote_changes(self, wake: asyncio.Event) -> None:
-        while True:
-            cursor = self.journal.cursor
-            if cursor is None:
-                await asyncio.sleep(1.0)
-                continue
-            try:
-                if await remote_state.wait(self.api, cursor, LONGPOLL_SECONDS):
-                    self.passed.clear()
-                    wake.set()
-                    # The run that follows moves the cursor; don't poll the old one again.
-                    await self.passed.wait()
-            except ClientError:
-                await asyncio.sleep(5.0)
+        # The event stream, else the long-poll (docs/sync.md, "Watching").
+        async with contextlib.aclosing(remote_state.Waiter(self.api, LONGPOLL_SECONDS)) as waiter:
+            while True:
+                cursor = self.journal.cursor
+                if cursor is None:
+                    await asyncio.sleep(1.0)
+                    continue
+                try:
+                    if await waiter.wait(cursor):
+                        self.passed.clear()
+                        wake.set()
+                        # The run that follows moves the cursor; don't poll the old one again.
+                        await self.passed.wait()
+                except ClientError:
+                    await asyncio.sleep(5.0)
 
     async def _local_changes(self, wake: asyncio.Event) -> None:
         from watchfiles import awatch

@@ -11,6 +11,7 @@ folder's goes with it, and a restored folder comes alone, so its contents are li
 `GET /folders` (and their hashes with `GET /list/`) before the page is written.
 """
 
+import time
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -20,6 +21,7 @@ from dropp.client.api import Api
 from dropp.client.errors import ApiError, ClientError, NotFound
 from dropp.client.hashing import Content
 from dropp.client.remote import Node, children, clean_path, same_name
+from dropp.client.sync.events import EventStream, StreamUnavailable
 from dropp.client.sync.journal import Journal
 from dropp.client.sync.model import Kind, NodeId, RelPath, RemoteItem
 
@@ -29,6 +31,9 @@ PAGE = 1000
 RESTARTS = 3
 # Seconds an HTTP read may take beyond the long-poll's own wait.
 LONGPOLL_SLACK = 30
+# How long the long-poll stands in for an event stream that could not be opened, before the
+# stream is tried again.
+STREAM_RETRY_SECONDS = 300.0
 
 
 class Restart(Exception):
@@ -328,3 +333,39 @@ async def wait(api: Api, cursor: str, timeout: int) -> bool:  # noqa: ASYNC109
             "/sync/longpoll", params={"cursor": cursor}, timeout=timeout + LONGPOLL_SLACK
         )
     return bool(answer["changes"])
+
+
+class Waiter:
+    """Waits for remote changes on the account's event stream (`GET /events`), one stream
+    kept open across waits; with the long-poll while the stream cannot be opened (an older
+    server, a proxy that blocks or buffers it), trying the stream again now and then."""
+
+    def __init__(
+        self,
+        api: Api,
+        longpoll_seconds: int,
+        *,
+        stream: EventStream | None = None,
+        stream_retry_seconds: float = STREAM_RETRY_SECONDS,
+    ) -> None:
+        self.api = api
+        self.longpoll_seconds = longpoll_seconds
+        self.stream = stream or EventStream(api)
+        self.stream_retry_seconds = stream_retry_seconds
+        # While the long-poll stands in: until when (time.monotonic()).
+        self._stream_again_at = 0.0
+
+    async def wait(self, cursor: str) -> bool:
+        """True when there may be changes after `cursor`, False when the long-poll's wait
+        ended with none."""
+        if time.monotonic() >= self._stream_again_at:
+            try:
+                await self.stream.changed(cursor)
+            except StreamUnavailable:
+                self._stream_again_at = time.monotonic() + self.stream_retry_seconds
+            else:
+                return True
+        return await wait(self.api, cursor, self.longpoll_seconds)
+
+    async def aclose(self) -> None:
+        await self.stream.aclose()

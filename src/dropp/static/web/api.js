@@ -28,7 +28,7 @@ window.droppApi = (csrf) => {
 
   // `signal`: a cancelled call stops at once. A refusal throws an Error with the server's
   // words and its `status`; `transient` when it may pass (the network, or 5xx).
-  return async (method, path, body, signal) => {
+  const call = async (method, path, body, signal) => {
     const bearer = "Bearer " + await accessToken();
     let answer;
     try {
@@ -55,4 +55,7 @@ window.droppApi = (csrf) => {
     }
     return parsed;
   };
+  // The token itself, for what cannot send a header: the Send page's WebSocket (docs/p2p.md).
+  call.accessToken = accessToken;
+  return call;
 };
