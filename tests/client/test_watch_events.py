@@ -121,7 +121,12 @@ def gated(settings: Settings) -> Iterator[tuple[str, Gate]]:
     port = free_port()
     app = create_app(
         settings.model_copy(
-            update={"public_url": f"http://127.0.0.1:{port}", "longpoll_max_seconds": 30}
+            update={
+                "public_url": f"http://127.0.0.1:{port}",
+                "longpoll_max_seconds": 30,
+                # Not the default: clients learn it from `ready`.
+                "events_heartbeat_seconds": 5,
+            }
         )
     )
     gate = Gate(app)
@@ -256,6 +261,18 @@ async def test_a_silent_stream_is_taken_for_dead_and_reopened(api: Api, gate: Ga
         await stream.aclose()
     assert gate.resumed_from[0] == ""
     assert gate.resumed_from[1] != ""
+
+
+async def test_the_stream_keeps_to_the_heartbeat_the_server_announces(api: Api, gate: Gate) -> None:
+    stream = EventStream(api)
+    heard = asyncio.create_task(stream.changed(await cursor_now(api)))
+    try:
+        await eventually(lambda: stream.heartbeat_seconds == 5)
+    finally:
+        heard.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await heard
+        await stream.aclose()
 
 
 async def test_a_refused_token_is_renewed_once_and_the_stream_opens(api: Api, gate: Gate) -> None:

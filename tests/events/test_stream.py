@@ -33,7 +33,7 @@ async def test_an_upload_is_heard_as_a_change_and_an_upload_event(
 ) -> None:
     async with stream(events_url, member) as events:
         ready = await events.expect("ready")
-        assert ready.data == {"user_id": member.user_id}
+        assert ready.data == {"user_id": member.user_id, "heartbeat_seconds": HEARTBEAT_SECONDS}
         assert events.retry == 3000
         uploaded = await upload_file(api, web, member, "a.txt", b"hello")
         upload = await events.expect("upload")

@@ -138,7 +138,11 @@ class Stream:
         if first is not None:
             yield _line(first, self.position, {})
         async with self.listener.waiter(self.user_id) as woken:
-            yield _line("ready", self.position, {"user_id": str(self.user_id)})
+            yield _line(
+                "ready",
+                self.position,
+                {"user_id": str(self.user_id), "heartbeat_seconds": self.heartbeat_seconds},
+            )
             while not self.ticket.refused():
                 # Cleared before reading: a wake-up during the read is not lost.
                 woken.clear()

@@ -10,6 +10,7 @@ tells the caller to long-poll instead.
 
 import asyncio
 import codecs
+import json
 import re
 from collections import deque
 from collections.abc import AsyncIterator
@@ -116,12 +117,16 @@ class EventStream:
         self,
         api: Api,
         *,
-        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        heartbeat_seconds: float | None = None,
         ready_seconds: float = READY_SECONDS,
     ) -> None:
         self.api = api
         self.ready_seconds = ready_seconds
-        self.timeout = httpx.Timeout(10.0, read=heartbeat_seconds * SILENT_HEARTBEATS)
+        # Given: fixed. Else what the server says in `ready`, and its default until then.
+        self.fixed_heartbeat = heartbeat_seconds is not None
+        self.heartbeat_seconds = heartbeat_seconds or HEARTBEAT_SECONDS
+        # No read timeout of httpx's: silence is timed per read, by the heartbeat in force.
+        self.timeout = httpx.Timeout(10.0, read=None)
         self.retry_seconds = RETRY_SECONDS
         self.last_id = ""
         # Read but not yet acted on; kept across reconnects.
@@ -220,9 +225,20 @@ class EventStream:
             ready = next((event for event in self._events if event.type == "ready"), None)
             if ready is not None:
                 self._events.remove(ready)
+                self._adopt_heartbeat(ready)
                 return
             if not await self._read():
                 raise self._unavailable("the stream ended before it was ready")
+
+    def _adopt_heartbeat(self, ready: Event) -> None:
+        if self.fixed_heartbeat:
+            return
+        try:
+            said = json.loads(ready.data).get("heartbeat_seconds")
+        except (ValueError, AttributeError):
+            return
+        if isinstance(said, int | float) and not isinstance(said, bool) and said > 0:
+            self.heartbeat_seconds = float(said)
 
     async def _next(self) -> Event | None:
         """The next event; None when the stream ended, dropped or fell silent."""
@@ -236,8 +252,9 @@ class EventStream:
         if self._chunks is None:
             return False
         try:
-            chunk = await anext(self._chunks)
-        except (StopAsyncIteration, httpx.TransportError):
+            async with asyncio.timeout(self.heartbeat_seconds * SILENT_HEARTBEATS):
+                chunk = await anext(self._chunks)
+        except (StopAsyncIteration, httpx.TransportError, TimeoutError):
             return False
         self._events.extend(self._parser.feed(chunk))
         self.last_id = self._parser.last_id
