@@ -1,8 +1,10 @@
 """Plain factories: accounts, uploads, the storage side a desktop client talks to, and
 servers on loopback for tests that need real sockets."""
 
+import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -294,8 +296,10 @@ def dropp_serve(
         assert line, f"dropp serve exited before it was ready:\n{''.join(seen)}"
         yield server
     finally:
-        server.terminate()
-        server.communicate(timeout=60)
+        # A test may have stopped it already, to read the rest of its log.
+        if server.poll() is None:
+            server.terminate()
+            server.communicate(timeout=60)
 
 
 @contextmanager
@@ -318,3 +322,37 @@ def smtp_server(handler: object) -> Iterator[int]:
         yield port
     finally:
         controller.stop()
+
+
+@contextmanager
+def api_process(settings: Settings, **env: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """Another API process on the same database and storage: `dropp serve`, as deployed, with
+    these settings in its environment besides; its URL and the process (whose stderr is the
+    rest of its log)."""
+    port = free_port()
+    values = {
+        "DATABASE_URL": settings.database_url,
+        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
+        "S3_PUBLIC_ENDPOINT_URL": settings.s3_public_endpoint_url,
+        "AWS_S3_BUCKET": settings.aws_s3_bucket,
+        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
+        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key.get_secret_value()
+        if settings.aws_secret_access_key
+        else None,
+        "SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else None,
+        "PUBLIC_URL": f"http://127.0.0.1:{port}",
+        "SWEEP_INTERVAL_SECONDS": "0",
+        "RATE_LIMIT_PER_IP": "100000/minute",
+        "RATE_LIMIT_PER_ACCOUNT": "100000/minute",
+        **env,
+    }
+    with tempfile.TemporaryDirectory(prefix="dropp-second-") as home:
+        environment = {
+            **{
+                k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "S3_", "AWS_"))
+            },
+            **{k: v for k, v in values.items() if v is not None},
+            "DROPP_DATA_DIR": str(Path(home) / "data"),
+        }
+        with dropp_serve(port, cwd=Path(home), env=environment) as server:
+            yield f"http://127.0.0.1:{port}", server

@@ -7,6 +7,7 @@ from typing import TypedDict
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from dropp import __version__
 from dropp.admin.router import router as admin_router
@@ -21,6 +22,7 @@ from dropp.core.db import create_engine, create_sessionmaker
 from dropp.core.errors import install_error_handlers
 from dropp.core.openapi import install_contract
 from dropp.core.rate_limit import RateLimiter, check_rate_limit_settings, open_rate_limiter
+from dropp.core.request_id import RequestIdMiddleware
 from dropp.core.strings import RefuseUnstorableText
 from dropp.events.router import router as events_router
 from dropp.events.stream import OpenStreams
@@ -35,6 +37,10 @@ from dropp.idempotency.dependencies import IdempotentReplay, replay_response
 from dropp.mail.sender import Mailer, create_mailer
 from dropp.oauth.provider import OpenIDProvider
 from dropp.oauth.router import router as oauth_router
+from dropp.observability.database import POOLS
+from dropp.observability.middleware import MetricsMiddleware
+from dropp.observability.router import router as metrics_router
+from dropp.observability.storage import instrument as instrument_storage
 from dropp.p2p.codes import code_key
 from dropp.p2p.relay import Relay
 from dropp.p2p.router import router as p2p_router
@@ -81,7 +87,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[State]:
     async with AsyncExitStack() as stack:
         engine = create_engine(settings)
         stack.push_async_callback(engine.dispose)
+        stack.enter_context(POOLS.tracking(engine))
         storage = await stack.enter_async_context(open_storage(settings))
+        instrument_storage(storage.client)
         rate_limiter = await stack.enter_async_context(open_rate_limiter(settings))
         assert settings.secret_key is not None
         signer = AccessTokenSigner.from_secret(
@@ -147,10 +155,19 @@ def create_app(settings: Settings) -> FastAPI:
         NamePolicyMiddleware,
         allow_windows_incompatible_names=settings.allow_windows_incompatible_names,
     )
-    # Added last, so it runs first: no other middleware reads a body over the limit.
+    # Outside the others that read requests: none of them reads a body over the limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_request_body_bytes)
+    if settings.forwarded_allow_ips:
+        # Here rather than in uvicorn, so that the request id's middleware, outside it, sees
+        # the peer itself.
+        trusted = "*" if "*" in settings.forwarded_allow_ips else list(settings.forwarded_allow_ips)
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=trusted)
+    app.add_middleware(RequestIdMiddleware, trusted_proxies=settings.forwarded_allow_ips)
+    # Outside even those: a request refused for its size is counted too.
+    app.add_middleware(MetricsMiddleware)
     app.add_exception_handler(IdempotentReplay, replay_response)
     app.add_exception_handler(PageRefusal, refusal_page)
+    app.include_router(metrics_router)
     for router in (health_router, auth_router, email_router, uploads_router, files_router):
         app.include_router(router)
     app.include_router(revisions_router)

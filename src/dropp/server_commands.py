@@ -27,7 +27,7 @@ from dropp.admin import service as admin_service
 from dropp.admin.schemas import AdminCreate
 from dropp.admin.service import PasswordChange
 from dropp.auth import passwords
-from dropp.core import log_redaction, migrations
+from dropp.core import logs, migrations
 from dropp.core.config import ConfigError, Settings
 from dropp.core.db import create_engine, create_sessionmaker
 from dropp.main import create_app
@@ -94,13 +94,6 @@ def _exit_on_sigterm(signum: int, _: FrameType | None) -> None:
     raise SystemExit(128 + signum)
 
 
-def _trusted_proxies(settings: Settings) -> list[str] | str | None:
-    # uvicorn trusts everyone only for "*" on its own; None leaves the middleware unused.
-    if "*" in settings.forwarded_allow_ips:
-        return "*"
-    return list(settings.forwarded_allow_ips) or None
-
-
 def _run(settings: Settings, host: str, port: int) -> None:
     app = create_app(settings)
     # Everything imported and built so far lives as long as the server. Frozen, the cyclic
@@ -108,18 +101,18 @@ def _run(settings: Settings, host: str, port: int) -> None:
     # a 1,000-entry listing's garbage, the p99 of every route; frozen, about 3 ms.
     gc.collect()
     gc.freeze()
-    # Kept through uvicorn's logging setup, which configures this logger but keeps its filters.
-    log_redaction.install()
     config = uvicorn.Config(
         app,
         host=host,
         port=port,
         log_level=settings.log_level,
+        # Dropp's own handler (core.logs) formats uvicorn's lines too.
+        log_config=None,
         # X-Forwarded-* is believed only from the proxies FORWARDED_ALLOW_IPS names (none by
-        # default). Passed explicitly: left unset, uvicorn would trust loopback, and anyone on
-        # the machine could choose the address rate limits count.
-        proxy_headers=bool(settings.forwarded_allow_ips),
-        forwarded_allow_ips=_trusted_proxies(settings),
+        # default), by the app itself (see create_app). Off here: left on, uvicorn would
+        # trust loopback, and anyone on the machine could choose the address rate limits
+        # count.
+        proxy_headers=False,
         server_header=False,
     )
     _ReadyServer(config, settings.public_url).run()
@@ -331,9 +324,7 @@ def run(command: Callable[[Settings], None]) -> None:
         settings = Settings()
     except ValidationError as error:
         sys.exit(f"dropp: invalid settings: {error}")
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         command(settings)

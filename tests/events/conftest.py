@@ -3,13 +3,10 @@ transport would hold a stream's answer until it ends), read as clients read it."
 
 import asyncio
 import json
-import os
-import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,9 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropp.core.config import Settings
-from dropp.embedded.seaweedfs import free_port
 from tests.conftest import TABLES
-from tests.helpers import Account, dropp_serve, register_account, serve_dropp
+from tests.helpers import Account, register_account, serve_dropp
 
 HEARTBEAT_SECONDS = 1
 
@@ -120,34 +116,3 @@ async def stream(
         assert answer.headers["content-type"].startswith("text/event-stream")
         reader = EventReader(answer.aiter_lines())
         yield reader
-
-
-@contextmanager
-def api_process(settings: Settings) -> Iterator[str]:
-    """Another API process on the same database and storage: `dropp serve`, as deployed."""
-    port = free_port()
-    values = {
-        "DATABASE_URL": settings.database_url,
-        "S3_ENDPOINT_URL": settings.s3_endpoint_url,
-        "S3_PUBLIC_ENDPOINT_URL": settings.s3_public_endpoint_url,
-        "AWS_S3_BUCKET": settings.aws_s3_bucket,
-        "AWS_ACCESS_KEY_ID": settings.aws_access_key_id,
-        "AWS_SECRET_ACCESS_KEY": settings.aws_secret_access_key.get_secret_value()
-        if settings.aws_secret_access_key
-        else None,
-        "SECRET_KEY": settings.secret_key.get_secret_value() if settings.secret_key else None,
-        "PUBLIC_URL": f"http://127.0.0.1:{port}",
-        "SWEEP_INTERVAL_SECONDS": "0",
-        "RATE_LIMIT_PER_IP": "100000/minute",
-        "RATE_LIMIT_PER_ACCOUNT": "100000/minute",
-    }
-    with tempfile.TemporaryDirectory(prefix="dropp-second-") as home:
-        env = {
-            **{
-                k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "S3_", "AWS_"))
-            },
-            **{k: v for k, v in values.items() if v is not None},
-            "DROPP_DATA_DIR": str(Path(home) / "data"),
-        }
-        with dropp_serve(port, cwd=Path(home), env=env):
-            yield f"http://127.0.0.1:{port}"

@@ -6,11 +6,19 @@ import uuid
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from dropp.core.config import Settings
-from tests.events.conftest import HEARTBEAT_SECONDS, api_process, stream
-from tests.helpers import PASSWORD, Account, assert_problem, register_account, upload_file
+from tests.events.conftest import HEARTBEAT_SECONDS, stream
+from tests.helpers import (
+    PASSWORD,
+    Account,
+    api_process,
+    assert_problem,
+    register_account,
+    upload_file,
+)
 
 
 async def _share_folder(
@@ -119,7 +127,7 @@ async def test_a_change_made_through_another_api_process_is_heard(
     web: httpx.AsyncClient,
     member: Account,
 ) -> None:
-    with api_process(settings) as second_url:
+    with api_process(settings) as (second_url, _):
         async with (
             stream(quiet_events_url, member) as events,
             httpx.AsyncClient(base_url=second_url, timeout=30) as second,
@@ -190,3 +198,23 @@ async def test_a_revoked_token_ends_its_stream_at_once(
             await events.next(within=10)
         # Not at the next heartbeat, a minute away.
         assert time.monotonic() - started < 5
+
+
+async def test_open_streams_are_counted_in_the_metrics(
+    events_url: str, api: httpx.AsyncClient, member: Account
+) -> None:
+    def open_streams(text: str) -> float:
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                if sample.name == "dropp_open_connections" and sample.labels == {
+                    "kind": "event_stream"
+                }:
+                    return sample.value
+        return 0.0
+
+    before = open_streams((await api.get("/metrics")).text)
+    async with stream(events_url, member) as events:
+        await events.expect("ready")
+        assert open_streams((await api.get("/metrics")).text) == before + 1
+    await asyncio.sleep(0.2)
+    assert open_streams((await api.get("/metrics")).text) == before

@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".dropp"), validation_alias=AliasChoices("DROPP_DATA_DIR"))
     secret_key: SecretStr | None = None
     log_level: Literal["critical", "error", "warning", "info", "debug"] = "info"
+    # "json": one JSON object a line, for a log pipeline; "text" for people.
+    log_format: Literal["text", "json"] = "text"
 
     database_url: str | None = None
     database_pool_size: int = Field(20, ge=1)
@@ -151,6 +153,11 @@ class Settings(BaseSettings):
     # How long the fallback's upload form is valid, and its stored file is kept for the
     # receiver to fetch.
     p2p_cloud_upload_seconds: int = Field(3600, ge=60, le=7 * 24 * 3600)
+
+    # --- Operations ---
+    # /metrics answers this machine, and others that send it as a bearer token. None: this
+    # machine only.
+    metrics_token: SecretStr | None = None
 
     access_token_ttl_seconds: int = Field(900, ge=60)
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)

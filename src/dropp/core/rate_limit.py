@@ -49,6 +49,7 @@ from starlette.requests import HTTPConnection
 
 from dropp.core.config import ConfigError, Settings
 from dropp.core.errors import DroppError
+from dropp.observability.metrics import RATE_LIMITED
 
 logger = logging.getLogger(__name__)
 
@@ -162,6 +163,7 @@ class RateLimiter:
                 )
                 return
             if not allowed:
+                RATE_LIMITED.labels(group).inc()
                 retry_after = await self._retry_after(item, identifiers)
                 logger.info("rate limit %s reached for %s on %s", item, kind, group)
                 raise RateLimited(

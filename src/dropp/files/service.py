@@ -29,6 +29,7 @@ from dropp.files.errors import FileNotFound, FolderNotFound, InvalidCursor, Name
 from dropp.files.models import FileRevision, Node, NodeKind, RevisionState, UploadPart
 from dropp.files.names import name_key
 from dropp.files.schemas import FilePage, FileRead, StatusFilter
+from dropp.observability.metrics import UPLOADS_ENDED
 from dropp.quotas import service as quotas_service
 from dropp.storage.s3 import Storage
 from dropp.sync import changes
@@ -307,6 +308,7 @@ async def _announce_upload(
     if node is None:
         node = await session.get(Node, revision.node_id)
         assert node is not None
+    UPLOADS_ENDED.labels(revision.state).inc()
     recipients = [node.owner_id]
     if revision.uploaded_by is not None:
         recipients.append(revision.uploaded_by)

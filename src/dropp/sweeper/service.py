@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from dropp.core.config import Settings
+from dropp.observability.metrics import SWEEP_ERRORS, SWEEPS, SWEPT
 from dropp.storage.s3 import Storage
 from dropp.sweeper import (
     changes,
@@ -100,5 +101,11 @@ async def sweep(
         logger.exception("sweeper: sweeping transfers failed; retried next sweep")
         summary.errors += 1
 
+    SWEEPS.inc()
+    for case, count in summary.counts().items():
+        if case == "errors":
+            SWEEP_ERRORS.inc(count)
+        else:
+            SWEPT.labels(case).inc(count)
     logger.info("sweeper: sweep done (%s)", summary.describe())
     return summary

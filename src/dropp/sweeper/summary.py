@@ -18,6 +18,9 @@ class SweepSummary:
     transfer_copies_deleted: int = 0
     errors: int = 0
 
+    def counts(self) -> dict[str, int]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
     def describe(self) -> str:
         return ", ".join(
             f"{field.name.replace('_', ' ')}: {getattr(self, field.name)}" for field in fields(self)

@@ -23,6 +23,7 @@ from dropp.files.models import FileRevision, Node, NodeKind, RevisionState
 from dropp.files.names import existing_path_names, name_key, split_folder_path
 from dropp.files.revision_errors import RevisionConflictDiscarded
 from dropp.files.schemas import FileRead
+from dropp.observability.metrics import UPLOAD_BYTES_DECLARED, UPLOADS_STARTED
 from dropp.quotas import service as quotas_service
 from dropp.roles import service as roles_service
 from dropp.sharing import access as sharing_access
@@ -236,6 +237,8 @@ async def start_upload(
             sha256=sha256,
         )
         upload = PresignedForm(url=form.url, fields=form.fields)
+    UPLOADS_STARTED.inc()
+    UPLOAD_BYTES_DECLARED.inc(body.size or 0)
     return UploadRead(
         file_id=revision.file_id,
         upload_id=revision.id,

@@ -1,0 +1,1 @@
+"""What operators see of a running Dropp: Prometheus metrics at /metrics."""
